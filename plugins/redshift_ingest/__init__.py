@@ -1,0 +1,1 @@
+"""Load files that land in Amazon S3 into Amazon Redshift with Apache Airflow."""

@@ -1,0 +1,367 @@
+"""File types and settings: YAML files validated into frozen, typed models.
+
+One YAML file per file type lives in ``include/config/file_types/``; ``include/config/settings.yaml``
+holds what all file types share (connection ids, the register table, the archive, quarantine and
+staging prefixes). A file that does not validate raises :class:`ConfigError` naming the file and the
+field. COPY options are structured fields, never free-text SQL: :mod:`redshift_ingest.copy_sql`
+turns them into a COPY statement.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from datetime import timedelta
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from redshift_ingest import paths
+
+# Redshift "Names and identifiers": standard identifiers are ASCII letters, digits, underscore and
+# dollar sign, start with a letter or underscore, at most 127 bytes. We accept that set, lower case
+# (Redshift folds unquoted names to lower case), so a quoted name means the same as an unquoted one.
+IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]{0,126}$")
+NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+# A closed vocabulary keeps tags useful for filtering in the UI (checked by a DAG-policy test).
+KNOWN_TAGS = frozenset({"ingest", "tickit", "csv", "json", "gzip", "zip", "weather", "events", "finance"})
+IAM_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+
+
+class ConfigError(ValueError):
+    """A config file is missing, unreadable or invalid. The message names the file and the field."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def quote_identifier(name: str) -> str:
+    """Quote a validated identifier for Redshift/PostgreSQL (``orders`` -> ``"orders"``).
+
+    :raises ValueError: ``name`` is not a standard identifier (see ``IDENTIFIER``).
+    """
+    if not IDENTIFIER.match(name):
+        raise ValueError(f"not a valid identifier: {name!r}")
+    return f'"{name}"'
+
+
+class TableName(_Model):
+    """A ``schema.table`` name, both parts standard lower-case identifiers."""
+
+    schema_name: str
+    table: str
+
+    @classmethod
+    def parse(cls, value: str) -> TableName:
+        parts = value.split(".")
+        if len(parts) != 2 or not all(IDENTIFIER.match(p) for p in parts):
+            raise ValueError(
+                f"expected 'schema.table' of lower-case letters, digits, '_' or '$', got {value!r}"
+            )
+        return cls(schema_name=parts[0], table=parts[1])
+
+    @property
+    def quoted(self) -> str:
+        """``"schema"."table"``, safe to put in SQL."""
+        return f"{quote_identifier(self.schema_name)}.{quote_identifier(self.table)}"
+
+    def __str__(self) -> str:
+        return f"{self.schema_name}.{self.table}"
+
+
+def _single_char(value: str | None, what: str) -> str | None:
+    if value is not None and len(value) != 1:
+        raise ValueError(f"{what} must be one character, got {value!r}")
+    return value
+
+
+class CopyOptions(_Model):
+    """The COPY options a file type may set, with Redshift's meaning (AWS "COPY parameter reference").
+
+    Every field maps to one COPY parameter; none takes SQL text.
+    """
+
+    delimiter: str | None = Field(None, description="DELIMITER, one character ('\\t' for tab)")
+    ignore_header: int = Field(0, ge=0, le=1000, description="IGNOREHEADER: lines skipped per file")
+    quote: str | None = Field(None, description="CSV QUOTE AS; default '\"'")
+    null_as: str | None = Field(None, max_length=64, description="NULL AS")
+    empty_as_null: bool = False
+    blanks_as_null: bool = False
+    date_format: str | None = Field(None, max_length=64, description="DATEFORMAT: 'auto' or a pattern")
+    time_format: str | None = Field(None, max_length=64, description="TIMEFORMAT: 'auto' or a pattern")
+    accept_inv_chars: str | None = Field(None, description="ACCEPTINVCHARS AS: replacement character")
+    truncate_columns: bool = False
+    max_error: int = Field(0, ge=0, le=100000, description="MAXERROR: rows rejected before the load fails")
+    json_paths: str = Field("auto", description="JSON 'auto', 'auto ignorecase' or an s3:// jsonpaths URL")
+    region: str | None = Field(None, pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+    @field_validator("delimiter")
+    @classmethod
+    def _delimiter(cls, value: str | None) -> str | None:
+        if value == "\\t":
+            return "\t"
+        return _single_char(value, "delimiter")
+
+    @field_validator("quote", "accept_inv_chars")
+    @classmethod
+    def _one_char(cls, value: str | None) -> str | None:
+        return _single_char(value, "value")
+
+    @field_validator("json_paths")
+    @classmethod
+    def _json_paths(cls, value: str) -> str:
+        if value in ("auto", "auto ignorecase") or re.match(r"^s3://[a-z0-9.\-]{3,63}/\S+$", value):
+            return value
+        raise ValueError(f"expected 'auto', 'auto ignorecase' or an s3:// URL, got {value!r}")
+
+    @field_validator("date_format", "time_format")
+    @classmethod
+    def _format(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[A-Za-z0-9 :/.\-_]+$", value):
+            raise ValueError(f"unexpected characters in format {value!r}")
+        return value
+
+
+class Source(_Model):
+    """Where a file type's objects land: a key prefix and, optionally, a glob on the key after it."""
+
+    prefix: str = Field(min_length=1, max_length=512)
+    pattern: str = "*"
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if value.startswith("/") or not value.endswith("/"):
+            raise ValueError(f"prefix must be relative and end with '/', got {value!r}")
+        return value
+
+    def matches(self, key: str) -> bool:
+        """True when ``key`` is under ``prefix`` and the rest of it matches ``pattern``."""
+        return key.startswith(self.prefix) and fnmatch.fnmatchcase(key[len(self.prefix) :], self.pattern)
+
+
+class Target(_Model):
+    """The table a file type loads, and the DDL file (relative to ``include/sql``) that creates it."""
+
+    table: TableName
+    ddl: str
+
+    @field_validator("table", mode="before")
+    @classmethod
+    def _table(cls, value: object) -> object:
+        return TableName.parse(value) if isinstance(value, str) else value
+
+    @field_validator("ddl")
+    @classmethod
+    def _ddl(cls, value: str) -> str:
+        if ".." in Path(value).parts or Path(value).is_absolute() or not value.endswith(".sql"):
+            raise ValueError(f"ddl must be a .sql path inside include/sql, got {value!r}")
+        return value
+
+
+class Alerts(_Model):
+    """Who hears about failures: Slack (through the connection) and/or email addresses."""
+
+    slack: bool = False
+    email: tuple[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")], ...] = ()
+    on_rejects: bool = Field(True, description="also alert when a file loads with rejected rows")
+
+
+class Sensor(_Model):
+    poke_interval_seconds: int = Field(60, ge=5, le=3600)
+    timeout_seconds: int = Field(3600, ge=10, le=7 * 24 * 3600)
+
+
+class Prepare(_Model):
+    """How files are made COPY-able before the load (see :mod:`redshift_ingest.prepare`)."""
+
+    encoding: Literal["utf-8", "latin-1", "cp1252", "utf-16"] = "utf-8"
+    invalid_chars: Literal["replace", "fail"] = "fail"
+    json_records_key: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    zip_members: Literal["single", "manifest"] = "single"
+    expected_columns: tuple[str, ...] | None = None
+
+
+class FileType(_Model):
+    """One kind of file: where it lands, how it is read, where it goes, who is told.
+
+    Built from ``include/config/file_types/<name>.yaml`` by :func:`load_file_types`.
+    """
+
+    name: str
+    description: str = ""
+    owner: str = Field(min_length=1)
+    tags: tuple[str, ...] = ()
+    source: Source
+    target: Target
+    format: Literal["csv", "text", "json"]
+    compression: Literal["auto", "none", "gzip", "bzip2", "zstd"] = "auto"
+    copy_options: CopyOptions = CopyOptions()
+    prepare: Prepare = Prepare()
+    selection: Literal["latest", "all"] = "all"
+    load_mode: Literal["append", "replace"] = "append"
+    schedule: str | None = "@hourly"
+    sensor: Sensor = Sensor()
+    retries: int = Field(3, ge=0, le=10)
+    alerts: Alerts = Alerts()
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not NAME.match(value):
+            raise ValueError(
+                f"expected lower-case letters, digits and '_', starting with a letter: {value!r}"
+            )
+        return value
+
+    @field_validator("tags")
+    @classmethod
+    def _tags(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - KNOWN_TAGS)
+        if unknown:
+            raise ValueError(f"unknown tags {unknown}; known tags: {sorted(KNOWN_TAGS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _format_options(self) -> FileType:
+        opts = self.copy_options
+        if self.format == "json" and (opts.delimiter or opts.quote or opts.ignore_header):
+            raise ValueError("delimiter, quote and ignore_header do not apply to format json")
+        if self.format == "text" and opts.quote:
+            raise ValueError("quote applies to format csv only")
+        if self.format != "json" and opts.json_paths != "auto":
+            raise ValueError("json_paths applies to format json only")
+        return self
+
+    @property
+    def dag_id(self) -> str:
+        return f"ingest_{self.name}"
+
+
+class Settings(_Model):
+    """What every file type shares (``include/config/settings.yaml``)."""
+
+    warehouse_conn_id: str = "redshift_default"
+    aws_conn_id: str = "aws_default"
+    slack_conn_id: str = "slack_alerts"
+    smtp_conn_id: str = "smtp_default"
+    register_table: TableName = TableName(schema_name="public", table="mng")
+    landing_bucket: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+    landing_prefix: str = "landing/"
+    archive_prefix: str = "archive/"
+    quarantine_prefix: str = "quarantine/"
+    staging_prefix: str = "staging/"
+    load_errors_source: Literal["stl_load_errors", "sys_load_error_detail"] = "stl_load_errors"
+    lease_minutes: int = Field(120, ge=5, le=24 * 60)
+
+    @field_validator("register_table", mode="before")
+    @classmethod
+    def _table(cls, value: object) -> object:
+        return TableName.parse(value) if isinstance(value, str) else value
+
+    @field_validator("landing_prefix", "archive_prefix", "quarantine_prefix", "staging_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if value.startswith("/") or not value.endswith("/"):
+            raise ValueError(f"prefix must be relative and end with '/', got {value!r}")
+        return value
+
+    @property
+    def lease(self) -> timedelta:
+        return timedelta(minutes=self.lease_minutes)
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: cannot read YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def _describe(path: Path, err: ValidationError) -> str:
+    lines = [f"{path}: {err.error_count()} invalid field(s)"]
+    for item in err.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        lines.append(f"  {where}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read and validate ``settings.yaml``. :raises ConfigError: naming the file and field."""
+    path = path or paths.include_dir() / "config" / "settings.yaml"
+    try:
+        return Settings.model_validate(_read_yaml(path))
+    except ValidationError as err:
+        raise ConfigError(_describe(path, err)) from err
+
+
+def load_file_type(path: Path) -> FileType:
+    """Read and validate one file-type YAML file.
+
+    The file's stem must equal its ``name`` and its DDL file must exist.
+
+    :raises ConfigError: the message names ``path`` and each invalid field.
+    """
+    data = _read_yaml(path)
+    try:
+        file_type = FileType.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_describe(path, err)) from err
+    if file_type.name != path.stem:
+        raise ConfigError(f"{path}: name: {file_type.name!r} must equal the file name {path.stem!r}")
+    ddl_path = path.parents[2] / "sql" / file_type.target.ddl
+    if not ddl_path.is_file():
+        raise ConfigError(f"{path}: target.ddl: no such file {ddl_path}")
+    return file_type
+
+
+def load_file_types(directory: Path | None = None) -> tuple[FileType, ...]:
+    """Every file type, in file-name order.
+
+    :raises ConfigError: any file is invalid, or two file types claim overlapping prefixes.
+    """
+    directory = directory or paths.file_types_dir()
+    file_types = tuple(load_file_type(p) for p in sorted(directory.glob("*.yaml")))
+    seen: dict[str, Path] = {}
+    for ft in file_types:
+        if ft.name in seen:
+            raise ConfigError(f"{directory}/{ft.name}.yaml: name: duplicate file type {ft.name!r}")
+        seen[ft.name] = directory
+    for i, a in enumerate(file_types):
+        for b in file_types[i + 1 :]:
+            overlap = a.source.prefix.startswith(b.source.prefix) or b.source.prefix.startswith(
+                a.source.prefix
+            )
+            if overlap and a.source.pattern == b.source.pattern:
+                raise ConfigError(
+                    f"{directory}: file types {a.name!r} and {b.name!r} both match prefix "
+                    f"{a.source.prefix!r} / {b.source.prefix!r} with pattern {a.source.pattern!r}"
+                )
+    return file_types
+
+
+@cache
+def default_file_types() -> tuple[FileType, ...]:
+    """The deployed file types (cached per process: DAG parsing reads the YAML once)."""
+    return load_file_types()
+
+
+@cache
+def default_settings() -> Settings:
+    """The deployed settings (cached per process)."""
+    return load_settings()
+
+
+def match_file_type(key: str, file_types: tuple[FileType, ...]) -> FileType | None:
+    """The file type whose source matches ``key`` (longest prefix wins), or None."""
+    matching = [ft for ft in file_types if ft.source.matches(key)]
+    if not matching:
+        return None
+    return max(matching, key=lambda ft: len(ft.source.prefix))

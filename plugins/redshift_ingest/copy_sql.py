@@ -1,0 +1,87 @@
+"""Build the Redshift ``COPY`` statement of a file type from its validated options.
+
+The table name is a validated, quoted identifier; every value (the S3 URL, the IAM role, delimiter,
+formats...) is a ``%(name)s`` placeholder bound by the driver. Option names and meanings follow the
+AWS "COPY parameter reference" (Data format, File compression, Data conversion and Data load
+parameters).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from redshift_ingest.config import FileType, TableName
+
+
+@dataclass(frozen=True)
+class CopyStatement:
+    """A COPY statement and the parameters to bind with it."""
+
+    sql: str
+    parameters: dict[str, Any]
+
+
+def build_copy(
+    file_type: FileType,
+    *,
+    table: TableName,
+    copy_from: str,
+    iam_role_arn: str,
+    compression: str | None,
+    manifest: bool = False,
+) -> CopyStatement:
+    """The COPY of one file (or manifest) into ``table``.
+
+    :param table: the table COPY writes (the target, or a staging table).
+    :param copy_from: ``s3://bucket/key`` of the object or of the manifest.
+    :param iam_role_arn: the role Redshift assumes to read S3 (``IAM_ROLE``).
+    :param compression: ``gzip``, ``bzip2``, ``zstd`` or None: what the object read is compressed with.
+    :param manifest: ``copy_from`` is a Redshift manifest (``MANIFEST``).
+    :returns: the statement and its parameters.
+    """
+    opts = file_type.copy_options
+    clauses = ["IAM_ROLE %(iam_role)s"]
+    params: dict[str, Any] = {"copy_from": copy_from, "iam_role": iam_role_arn}
+    if file_type.format == "json":
+        clauses.append("FORMAT AS JSON %(json_paths)s")
+        params["json_paths"] = opts.json_paths
+    else:
+        if file_type.format == "csv":
+            clauses.append("FORMAT AS CSV")
+            if opts.quote is not None:
+                clauses.append("QUOTE AS %(quote)s")
+                params["quote"] = opts.quote
+        if opts.delimiter is not None:
+            clauses.append("DELIMITER %(delimiter)s")
+            params["delimiter"] = opts.delimiter
+        if opts.ignore_header:
+            clauses.append(f"IGNOREHEADER {int(opts.ignore_header)}")
+    if manifest:
+        clauses.append("MANIFEST")
+    if compression:
+        clauses.append({"gzip": "GZIP", "bzip2": "BZIP2", "zstd": "ZSTD"}[compression])
+    if opts.null_as is not None:
+        clauses.append("NULL AS %(null_as)s")
+        params["null_as"] = opts.null_as
+    if opts.empty_as_null:
+        clauses.append("EMPTYASNULL")
+    if opts.blanks_as_null:
+        clauses.append("BLANKSASNULL")
+    if opts.date_format:
+        clauses.append("DATEFORMAT %(date_format)s")
+        params["date_format"] = opts.date_format
+    if opts.time_format:
+        clauses.append("TIMEFORMAT %(time_format)s")
+        params["time_format"] = opts.time_format
+    if opts.accept_inv_chars is not None:
+        clauses.append("ACCEPTINVCHARS AS %(accept_inv_chars)s")
+        params["accept_inv_chars"] = opts.accept_inv_chars
+    if opts.truncate_columns:
+        clauses.append("TRUNCATECOLUMNS")
+    if opts.region:
+        clauses.append("REGION %(region)s")
+        params["region"] = opts.region
+    clauses.append(f"MAXERROR {int(opts.max_error)}")
+    sql = f"COPY {table.quoted}\nFROM %(copy_from)s\n" + "\n".join(clauses)
+    return CopyStatement(sql=sql, parameters=params)

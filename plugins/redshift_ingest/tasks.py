@@ -1,0 +1,247 @@
+"""The steps of an ingest DAG run, as plain functions the DAG factory wraps in ``@task``.
+
+Each takes the file type, the settings and what earlier steps returned (XCom: ids, keys, counts;
+never secrets), checks the register before acting, and is safe to repeat.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
+
+from redshift_ingest import register
+from redshift_ingest.config import FileType, Settings, quote_identifier
+from redshift_ingest.hooks.warehouse import WarehouseHook
+from redshift_ingest.notifications import FileAlert, send_alert
+from redshift_ingest.operators.copy_into_target import LoadRejected
+from redshift_ingest.s3_objects import ObjectMissing, detect_compression, move_object
+from redshift_ingest.sql import render
+
+log = logging.getLogger(__name__)
+
+
+def _warehouse(settings: Settings):
+    return WarehouseHook(warehouse_conn_id=settings.warehouse_conn_id).get_conn()
+
+
+def claim_file(file_type: FileType, settings: Settings, context: dict[str, Any]) -> dict[str, Any]:
+    """Claim the file this run loads (see :func:`register.claim_file`).
+
+    :returns: the claimed file as a dict (XCom).
+    :raises AirflowSkipException: nothing to claim (another run took it): the run ends skipped.
+    :raises AirflowFailException: the ``file_id`` param names a file that cannot be rerun.
+    """
+    file_id = (context["params"].get("file_id") or "").strip() or None
+    conn = _warehouse(settings)
+    try:
+        claimed = register.claim_file(
+            conn,
+            settings,
+            file_type=file_type.name,
+            selection=file_type.selection,
+            dag_id=context["dag"].dag_id,
+            run_id=context["run_id"],
+            file_id=file_id,
+        )
+    except ValueError as err:
+        raise AirflowFailException(str(err)) from err
+    finally:
+        conn.close()
+    if claimed is None:
+        raise AirflowSkipException(f"no NEW {file_type.name} file to claim")
+    log.info("Claimed %s (file_id %s, %s bytes)", claimed.url, claimed.file_id, claimed.size_bytes)
+    return claimed.to_xcom()
+
+
+def prepare_file(
+    file_type: FileType, settings: Settings, claimed: dict[str, Any], context: dict[str, Any]
+) -> dict[str, Any]:
+    """Decide what COPY reads: the landed object as is, with its compression found from its bytes.
+
+    :returns: ``{"copy_from": s3 URL, "manifest": bool, "compression": str | None, "staged_keys": []}``.
+    """
+    claim = register.ClaimedFile.from_xcom(claimed)
+    conn = _warehouse(settings)
+    try:
+        register.require_claim(conn, settings, claim.file_id, context["run_id"])
+    finally:
+        conn.close()
+    if file_type.compression == "auto":
+        compression = detect_compression(S3Hook(aws_conn_id=settings.aws_conn_id), claim.bucket, claim.key)
+    else:
+        compression = None if file_type.compression == "none" else file_type.compression
+    return {"copy_from": claim.url, "manifest": False, "compression": compression, "staged_keys": []}
+
+
+def ensure_target_table(file_type: FileType, settings: Settings) -> str:
+    """Run the file type's DDL (``CREATE TABLE IF NOT EXISTS``, rendered with the quoted target).
+
+    :returns: the target table name.
+    """
+    table = file_type.target.table
+    ddl = render(file_type.target.ddl, target=table.quoted)
+    conn = _warehouse(settings)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(table.schema_name)}")
+            cur.execute(ddl)
+        conn.commit()
+    finally:
+        conn.close()
+    return str(table)
+
+
+def archive_file(
+    file_type: FileType,
+    settings: Settings,
+    claimed: dict[str, Any],
+    prepared: dict[str, Any],
+    context: dict[str, Any],
+) -> str:
+    """Move the loaded object to ``<archive_prefix><key>`` and record it; safe to repeat.
+
+    :returns: the archive key.
+    :raises AirflowFailException: the file is not loaded yet, or the object is nowhere.
+    """
+    claim = register.ClaimedFile.from_xcom(claimed)
+    conn = _warehouse(settings)
+    try:
+        row = register.require_claim(conn, settings, claim.file_id, context["run_id"])
+        if row["loaded_at"] is None:
+            raise AirflowFailException(f"{claim.url} is not loaded: refusing to archive it")
+        hook = S3Hook(aws_conn_id=settings.aws_conn_id)
+        try:
+            archive_key = move_object(hook, claim.bucket, claim.key, settings.archive_prefix + claim.key)
+        except ObjectMissing as err:
+            raise AirflowFailException(str(err)) from err
+        staged = [k for k in prepared.get("staged_keys", []) if k]
+        if staged:
+            hook.delete_objects(bucket=claim.bucket, keys=staged)
+        register.record_archive(conn, settings, claim.file_id, archive_key)
+    finally:
+        conn.close()
+    return archive_key
+
+
+def mark_done(
+    file_type: FileType, settings: Settings, claimed: dict[str, Any], context: dict[str, Any]
+) -> str:
+    """``IN_PROGRESS`` -> ``DONE`` (or ``DONE_WITH_REJECTS``, which alerts when configured).
+
+    :returns: the final status.
+    """
+    claim = register.ClaimedFile.from_xcom(claimed)
+    conn = _warehouse(settings)
+    try:
+        row = register.get_file(conn, settings, claim.file_id)
+        if (
+            row
+            and row["status"] in (register.DONE, register.DONE_WITH_REJECTS)
+            and row["run_id"] == context["run_id"]
+        ):
+            return row["status"]  # a cleared mark_done of a finished run
+        register.require_claim(conn, settings, claim.file_id, context["run_id"])
+        status = register.mark_done(conn, settings, claim.file_id)
+        if status is None:
+            raise AirflowFailException(f"{claim.url} could not be marked done: it is not loaded")
+        row = register.get_file(conn, settings, claim.file_id)
+    finally:
+        conn.close()
+    log.info(
+        "%s is %s: %s rows loaded, %s rejected", claim.url, status, row["rows_loaded"], row["rows_rejected"]
+    )
+    if status == register.DONE_WITH_REJECTS and file_type.alerts.on_rejects:
+        send_alert(_alert(file_type, row, context), file_type, settings, context)
+    return status
+
+
+def _alert(
+    file_type: FileType, row: dict[str, Any], context: dict[str, Any], error: str | None = None
+) -> FileAlert:
+    location = row.get("quarantine_key") or row.get("archive_key") or row["s3_key"]
+    report = row.get("error_report_key")
+    ti = context.get("ti")
+    return FileAlert(
+        file_type=file_type.name,
+        dag_id=context["dag"].dag_id,
+        run_id=context["run_id"],
+        status=row["status"],
+        bucket=row["bucket"],
+        key=row["s3_key"],
+        size_bytes=row.get("size_bytes"),
+        rows_loaded=row.get("rows_loaded"),
+        rows_rejected=row.get("rows_rejected"),
+        first_error=row.get("first_error"),
+        error_message=error or row.get("error_message"),
+        file_location=f"s3://{row['bucket']}/{location}",
+        error_report=f"s3://{row['bucket']}/{report}" if report else None,
+        run_url=getattr(ti, "log_url", None),
+    )
+
+
+class FailureHandler:
+    """``on_failure_callback`` of every ingest task: the claimed file goes FAILED, is kept, people hear.
+
+    - The file stays in landing; when the failure is the file's own (its data: COPY above MAXERROR,
+      unusable format) it moves to ``<quarantine_prefix><key>`` so other files keep flowing and the
+      bad one does not come back until replayed.
+    - ``mng`` records the error message, first load error, rows rejected, where the file is.
+    - The file type's Slack and/or email channels get the alert.
+
+    Runs after the last retry only (Airflow calls ``on_failure_callback`` then), so a transient error
+    that a retry cures leaves no trace but the log.
+    """
+
+    def __init__(self, file_type: FileType, settings: Settings) -> None:
+        self.file_type = file_type
+        self.settings = settings
+
+    def __call__(self, context: dict[str, Any]) -> None:
+        error = context.get("exception")
+        message = (
+            f"{context['ti'].task_id} failed: {type(error).__name__}: {error}" if error else "task failed"
+        )
+        claimed = context["ti"].xcom_pull(task_ids="claim_file")
+        if not claimed:
+            log.error("No file claimed by this run; nothing to mark: %s", message)
+            return
+        claim = register.ClaimedFile.from_xcom(claimed)
+        result = getattr(error, "result", None)
+        quarantine_key = None
+        if isinstance(error, LoadRejected) or getattr(error, "quarantine", False):
+            quarantine_key = self._quarantine(claim)
+        conn = _warehouse(self.settings)
+        try:
+            changed = register.mark_failed(
+                conn,
+                self.settings,
+                claim.file_id,
+                context["run_id"],
+                message,
+                first_error=getattr(result, "first_error", None),
+                rows_rejected=getattr(result, "rows_rejected", None),
+                copy_query_id=getattr(result, "copy_query_id", None),
+                error_report_key=getattr(result, "error_report_key", None),
+                quarantine_key=quarantine_key,
+            )
+            row = register.get_file(conn, self.settings, claim.file_id)
+        finally:
+            conn.close()
+        if not changed:
+            log.warning(
+                "%s was not in progress for this run; register left as %s", claim.url, row and row["status"]
+            )
+            return
+        log.error("%s marked FAILED: %s", claim.url, message)
+        send_alert(_alert(self.file_type, row, context, message), self.file_type, self.settings, context)
+
+    def _quarantine(self, claim: register.ClaimedFile) -> str | None:
+        hook = S3Hook(aws_conn_id=self.settings.aws_conn_id)
+        try:
+            return move_object(hook, claim.bucket, claim.key, self.settings.quarantine_prefix + claim.key)
+        except Exception:
+            log.exception("Could not quarantine %s; it stays where it is", claim.url)
+            return None
