@@ -188,7 +188,7 @@ class SlackReceiver(Service):
         receiver = self
 
         class _Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's hook name
+            def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 try:
                     payload = json.loads(body)

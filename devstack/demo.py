@@ -1,0 +1,280 @@
+"""``make demo``: real files land in S3, get registered by the Lambda handler, loaded by the real DAGs.
+
+Starts the embedded stack (PostgreSQL + the Redshift stand-in, moto S3, SMTP sink, Slack receiver),
+uploads the sample files in ``data/`` under the landing prefixes of the file types, registers them
+with real-shaped S3 events (S3 notification and EventBridge shapes) through
+``lambdas/register_file/handler.py``, runs each file type's DAG with Airflow's ``dag.test()`` until
+its files are done, and prints one row per file. Exit status 0 when every file ends as expected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote_plus
+
+from devstack.stack import REPO, EmbeddedStack, migrate_airflow_db
+
+DATA = REPO / "data"
+
+
+@dataclass(frozen=True)
+class DemoFile:
+    """A sample file, where it lands, and how it must end."""
+
+    path: Path
+    key: str
+    expect_status: str
+    expect_rows: int | None = None
+    event_shape: str = "s3"  # "s3" notification or "eventbridge"
+
+
+DEMO_FILES = (
+    DemoFile(DATA / "tickit/category.txt", "landing/tickit/category/category_pipe.txt", "DONE", 11),
+    DemoFile(DATA / "tickit/venue.txt", "landing/tickit/venue/venue_pipe.txt", "DONE", 202, "eventbridge"),
+    DemoFile(DATA / "tickit/date.txt", "landing/tickit/date/date2008_pipe.txt", "DONE", 365),
+    DemoFile(
+        DATA / "tickit/event.txt", "landing/tickit/event/allevents_pipe.txt", "DONE", 8798, "eventbridge"
+    ),
+    DemoFile(DATA / "csv/seattle-weather.csv", "landing/weather/seattle weather 2012-2015.csv", "DONE", 1461),
+    DemoFile(DATA / "gzip/stocks.csv.gz", "landing/stocks/stocks.csv.gz", "DONE", 105),
+    DemoFile(DATA / "json/sample-tweets-100.jsonl", "landing/tweets/sample-tweets-100.jsonl", "DONE", 100),
+    # A real bad file: csvkit's bad.csv (ragged rows, wrong columns) dropped into the weather folder.
+    DemoFile(DATA / "malformed/csvkit-examples/bad.csv", "landing/weather/bad.csv", "FAILED", 0),
+    # A key no file type matches: recorded, never dropped.
+    DemoFile(DATA / "csv/penguins-raw.csv", "landing/unknown/penguins-raw.csv", "UNMATCHED"),
+)
+
+
+def s3_notification(bucket: str, obj: dict) -> dict:
+    """An S3 event notification as S3 sends it (key URL-encoded, AWS "Event message structure")."""
+    return {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": "us-east-1",
+                "eventTime": obj["LastModified"],
+                "eventName": "ObjectCreated:Put",
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "register-file",
+                    "bucket": {"name": bucket, "arn": f"arn:aws:s3:::{bucket}"},
+                    "object": {
+                        "key": quote_plus(obj["Key"], safe="/"),
+                        "size": obj["Size"],
+                        "eTag": obj["ETag"],
+                        "sequencer": "0062E99A88DC407460",
+                    },
+                },
+            }
+        ]
+    }
+
+
+def eventbridge_event(bucket: str, obj: dict) -> dict:
+    """An EventBridge ``Object Created`` event as S3 sends it (AWS "EventBridge event message structure")."""
+    return {
+        "version": "0",
+        "id": "17793124-05d4-b198-2fde-7ededc63b103",
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": "123456789012",
+        "time": obj["LastModified"],
+        "region": "us-east-1",
+        "resources": [f"arn:aws:s3:::{bucket}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": bucket},
+            "object": {
+                "key": obj["Key"],
+                "size": obj["Size"],
+                "etag": obj["ETag"],
+                "sequencer": "00617F08299329D189",
+            },
+            "request-id": "N4N7GDK58NMKJ12R",
+            "requester": "123456789012",
+            "reason": "PutObject",
+        },
+    }
+
+
+def load_lambda_handler():
+    """Import ``lambdas/register_file/handler.py`` as the Lambda runtime would."""
+    spec = importlib.util.spec_from_file_location(
+        "register_file_handler", REPO / "lambdas/register_file/handler.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def land_and_register(stack: EmbeddedStack, bucket: str, files: tuple[DemoFile, ...]) -> list[dict]:
+    """Upload ``files`` to S3 and register each through the Lambda handler; returns its answers."""
+    import boto3
+
+    s3 = boto3.client("s3")
+    secrets = boto3.client("secretsmanager")
+    existing = [b["Name"] for b in s3.list_buckets().get("Buckets", [])]
+    if bucket not in existing:
+        s3.create_bucket(Bucket=bucket)
+    env = stack.registration_env()
+    try:
+        secrets.create_secret(
+            Name=env["REDSHIFT_SECRET_ARN"], SecretString=json.dumps({"password": "local-only"})
+        )
+    except secrets.exceptions.ResourceExistsException:
+        pass
+    os.environ.update(env)
+    handler = load_lambda_handler()
+    answers = []
+    for demo_file in files:
+        s3.upload_file(str(demo_file.path), bucket, demo_file.key)
+        head = s3.head_object(Bucket=bucket, Key=demo_file.key)
+        obj = {
+            "Key": demo_file.key,
+            "Size": head["ContentLength"],
+            "ETag": head["ETag"].strip('"'),
+            "LastModified": head["LastModified"].isoformat().replace("+00:00", "Z"),
+        }
+        event = (
+            eventbridge_event(bucket, obj)
+            if demo_file.event_shape == "eventbridge"
+            else s3_notification(bucket, obj)
+        )
+        answers.append(handler.handler(event, None))
+    return answers
+
+
+def run_dags(file_types, max_runs_per_type: int = 10) -> None:
+    """Run each file type's DAG with ``dag.test()`` while it has NEW files."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from redshift_ingest import register
+    from redshift_ingest.config import default_settings
+    from redshift_ingest.hooks.warehouse import WarehouseHook
+
+    settings = default_settings()
+    dagbag = DagBag(str(REPO / "dags"))
+    if dagbag.import_errors:
+        raise SystemExit(f"DAG import errors: {dagbag.import_errors}")
+    for file_type in file_types:
+        dag = dagbag.dags[file_type.dag_id]
+        for _ in range(max_runs_per_type):
+            conn = WarehouseHook(warehouse_conn_id=settings.warehouse_conn_id).get_conn()
+            with conn.cursor() as cur:
+                cur.execute(
+                    f"SELECT count(*) FROM {settings.register_table.quoted} WHERE file_type = %s AND status = %s",
+                    (file_type.name, register.NEW),
+                )
+                pending = cur.fetchone()[0]
+            conn.close()
+            if not pending:
+                break
+            print(f"--- running {dag.dag_id} ({pending} NEW file(s))", flush=True)
+            dag.test()
+
+
+def report(bucket: str, files: tuple[DemoFile, ...]) -> tuple[list[dict], list[str]]:
+    """The register rows of the demo files and the list of files that did not end as expected."""
+    from redshift_ingest.config import default_settings
+    from redshift_ingest.hooks.warehouse import WarehouseHook
+
+    settings = default_settings()
+    conn = WarehouseHook(warehouse_conn_id=settings.warehouse_conn_id).get_conn()
+    with conn.cursor() as cur:
+        cur.execute(
+            f"SELECT file_type, s3_key, status, rows_loaded, rows_rejected, archive_key, quarantine_key, "
+            f"error_message FROM {settings.register_table.quoted} WHERE bucket = %s ORDER BY registered_at, s3_key",
+            (bucket,),
+        )
+        columns = [d[0] for d in cur.description]
+        rows = [dict(zip(columns, r, strict=True)) for r in cur.fetchall()]
+    conn.close()
+    by_key = {r["s3_key"]: r for r in rows}
+    problems = []
+    for demo_file in files:
+        row = by_key.get(demo_file.key)
+        if row is None:
+            problems.append(f"{demo_file.key}: not registered")
+            continue
+        if row["status"] != demo_file.expect_status:
+            problems.append(f"{demo_file.key}: {row['status']}, expected {demo_file.expect_status}")
+        if demo_file.expect_rows is not None and (row["rows_loaded"] or 0) != demo_file.expect_rows:
+            problems.append(
+                f"{demo_file.key}: {row['rows_loaded']} rows loaded, expected {demo_file.expect_rows}"
+            )
+    return rows, problems
+
+
+def print_table(rows: list[dict]) -> None:
+    header = ("file type", "key", "status", "rows loaded", "rows rejected", "archive / quarantine key")
+    table = [header] + [
+        (
+            r["file_type"] or "-",
+            r["s3_key"],
+            r["status"],
+            "-" if r["rows_loaded"] is None else f"{r['rows_loaded']:,}",
+            "-" if r["rows_rejected"] is None else f"{r['rows_rejected']:,}",
+            r["archive_key"] or r["quarantine_key"] or "-",
+        )
+        for r in rows
+    ]
+    widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
+    for n, row in enumerate(table):
+        print("  ".join(str(v).ljust(w) for v, w in zip(row, widths, strict=True)))
+        if n == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def print_alerts(stack: EmbeddedStack) -> None:
+    print(f"\nSlack messages received by the local webhook ({len(stack.slack.payloads)}):")
+    for payload in stack.slack.payloads:
+        print("  " + payload["text"].replace("\n", "\n    "))
+    print(f"\nEmails received by the SMTP sink ({len(stack.smtp.messages)}):")
+    for message in stack.smtp.messages:
+        print(f"  To: {message['To']}  Subject: {message['Subject']}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack.demo", description=__doc__.split("\n")[0])
+    parser.add_argument("--workdir", type=Path, default=REPO / ".demo", help="state of the run (wiped first)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    shutil.rmtree(args.workdir, ignore_errors=True)
+    with EmbeddedStack(args.workdir) as stack:
+        env = stack.airflow_env()
+        os.environ.update(env)  # before Airflow is imported: it reads AIRFLOW_HOME at import
+        print("Local stack up: Redshift stand-in on port", stack.redshift.port, "| S3", stack.s3.endpoint_url)
+        migrate_airflow_db(env)
+
+        from redshift_ingest.config import default_file_types, default_settings
+
+        settings = default_settings()
+        bucket = settings.landing_bucket
+        answers = land_and_register(stack, bucket, DEMO_FILES)
+        print(
+            f"Registered through the Lambda handler: {sum(a['registered'] for a in answers)} files, "
+            f"{sum(a['unmatched'] for a in answers)} unmatched"
+        )
+        run_dags(default_file_types())
+        rows, problems = report(bucket, DEMO_FILES)
+        print()
+        print_table(rows)
+        print_alerts(stack)
+        if problems:
+            print("\nNOT AS EXPECTED:\n  " + "\n  ".join(problems))
+            return 1
+        print("\nEvery file ended as expected.")
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
