@@ -10,6 +10,7 @@ its files are done, and prints one row per file. Exit status 0 when every file e
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import logging
@@ -40,17 +41,45 @@ DEMO_FILES = (
     DemoFile(DATA / "tickit/category.txt", "landing/tickit/category/category_pipe.txt", "DONE", 11),
     DemoFile(DATA / "tickit/venue.txt", "landing/tickit/venue/venue_pipe.txt", "DONE", 202, "eventbridge"),
     DemoFile(DATA / "tickit/date.txt", "landing/tickit/date/date2008_pipe.txt", "DONE", 365),
-    DemoFile(
-        DATA / "tickit/event.txt", "landing/tickit/event/allevents_pipe.txt", "DONE", 8798, "eventbridge"
-    ),
+    DemoFile(DATA / "tickit/event.txt", "landing/tickit/event/allevents_pipe.txt", "DONE", 8798, "eventbridge"),
     DemoFile(DATA / "csv/seattle-weather.csv", "landing/weather/seattle weather 2012-2015.csv", "DONE", 1461),
     DemoFile(DATA / "gzip/stocks.csv.gz", "landing/stocks/stocks.csv.gz", "DONE", 105),
     DemoFile(DATA / "json/sample-tweets-100.jsonl", "landing/tweets/sample-tweets-100.jsonl", "DONE", 100),
-    # A real bad file: csvkit's bad.csv (ragged rows, wrong columns) dropped into the weather folder.
+    # A zip (one member) and a zip whose name does not say so: staged as gzip, then COPY.
+    DemoFile(DATA / "zip/table.csv.zip", "landing/languages/table.csv.zip", "DONE", 2),
+    DemoFile(DATA / "zip/implicit-zip-named.csv", "landing/languages/implicit-zip-named.csv", "DONE", 2),
+    # A top-level JSON array: staged as newline-delimited JSON for JSON 'auto'.
+    DemoFile(DATA / "json/github_events.json", "landing/github/events/github_events.json", "DONE", 30),
+    # Real rows that do not load ('NA' in numeric columns): loaded with rejects, up to MAXERROR.
+    DemoFile(
+        DATA / "csv/penguins-raw.csv",
+        "landing/penguins/penguins-raw.csv",
+        "DONE_WITH_REJECTS",
+        None,  # counted from the file itself in report()
+        "eventbridge",
+    ),
+    # A real bad file: csvkit's bad.csv (other columns, ragged rows) dropped into the weather folder.
     DemoFile(DATA / "malformed/csvkit-examples/bad.csv", "landing/weather/bad.csv", "FAILED", 0),
     # A key no file type matches: recorded, never dropped.
-    DemoFile(DATA / "csv/penguins-raw.csv", "landing/unknown/penguins-raw.csv", "UNMATCHED"),
+    DemoFile(DATA / "malformed/csvkit-examples/iris.csv", "landing/unknown/iris.csv", "UNMATCHED"),
 )
+
+
+def penguin_rows_with_na() -> tuple[int, int]:
+    """(rows, rows with 'NA' in a numeric column) of penguins-raw.csv, counted with the csv module."""
+    import csv
+
+    numeric = {
+        "Culmen Length (mm)",
+        "Culmen Depth (mm)",
+        "Flipper Length (mm)",
+        "Body Mass (g)",
+        "Delta 15 N (o/oo)",
+        "Delta 13 C (o/oo)",
+    }
+    with (DATA / "csv/penguins-raw.csv").open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    return len(rows), sum(any(r[c] == "NA" for c in numeric) for r in rows)
 
 
 def s3_notification(bucket: str, obj: dict) -> dict:
@@ -108,9 +137,7 @@ def eventbridge_event(bucket: str, obj: dict) -> dict:
 
 def load_lambda_handler():
     """Import ``lambdas/register_file/handler.py`` as the Lambda runtime would."""
-    spec = importlib.util.spec_from_file_location(
-        "register_file_handler", REPO / "lambdas/register_file/handler.py"
-    )
+    spec = importlib.util.spec_from_file_location("register_file_handler", REPO / "lambdas/register_file/handler.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -127,9 +154,7 @@ def land_and_register(stack: EmbeddedStack, bucket: str, files: tuple[DemoFile, 
         s3.create_bucket(Bucket=bucket)
     env = stack.registration_env()
     try:
-        secrets.create_secret(
-            Name=env["REDSHIFT_SECRET_ARN"], SecretString=json.dumps({"password": "local-only"})
-        )
+        secrets.create_secret(Name=env["REDSHIFT_SECRET_ARN"], SecretString=json.dumps({"password": "local-only"}))
     except secrets.exceptions.ResourceExistsException:
         pass
     os.environ.update(env)
@@ -145,9 +170,7 @@ def land_and_register(stack: EmbeddedStack, bucket: str, files: tuple[DemoFile, 
             "LastModified": head["LastModified"].isoformat().replace("+00:00", "Z"),
         }
         event = (
-            eventbridge_event(bucket, obj)
-            if demo_file.event_shape == "eventbridge"
-            else s3_notification(bucket, obj)
+            eventbridge_event(bucket, obj) if demo_file.event_shape == "eventbridge" else s3_notification(bucket, obj)
         )
         answers.append(handler.handler(event, None))
     return answers
@@ -208,9 +231,7 @@ def report(bucket: str, files: tuple[DemoFile, ...]) -> tuple[list[dict], list[s
         if row["status"] != demo_file.expect_status:
             problems.append(f"{demo_file.key}: {row['status']}, expected {demo_file.expect_status}")
         if demo_file.expect_rows is not None and (row["rows_loaded"] or 0) != demo_file.expect_rows:
-            problems.append(
-                f"{demo_file.key}: {row['rows_loaded']} rows loaded, expected {demo_file.expect_rows}"
-            )
+            problems.append(f"{demo_file.key}: {row['rows_loaded']} rows loaded, expected {demo_file.expect_rows}")
     return rows, problems
 
 

@@ -48,33 +48,43 @@ class EmbeddedStack:
     """Start, describe and stop the local services.
 
     :param workdir: where PostgreSQL's data, the Airflow home and the sinks' spools live.
+    :param postgres: an already running PostgreSQL to use (not stopped by ``stop()``).
+    :param s3: an already running S3 server to use (not stopped by ``stop()``).
     """
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, postgres: Postgres | None = None, s3: S3Server | None = None) -> None:
         self.workdir = Path(workdir)
-        self.postgres: Postgres | None = None
+        self.postgres = postgres
+        self.s3 = s3
+        self._owned: list = []
         self.redshift: RedshiftLocal | None = None
-        self.s3: S3Server | None = None
         self.smtp: SmtpSink | None = None
         self.slack: SlackReceiver | None = None
 
     def start(self) -> EmbeddedStack:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.postgres = Postgres(self.workdir / "warehouse-db").start()
-        self.s3 = S3Server().start()
+        if self.postgres is None:
+            self.postgres = self._own(Postgres(self.workdir / "warehouse-db"))
+        if self.s3 is None:
+            self.s3 = self._own(S3Server())
         os.environ.update(self.s3.env())
-        self.redshift = RedshiftLocal(self.postgres.dsn).start()
-        self.smtp = SmtpSink(spool=self.workdir / "mail.jsonl").start()
-        self.slack = SlackReceiver(spool=self.workdir / "slack.jsonl").start()
+        self.redshift = self._own(RedshiftLocal(self.postgres.dsn))
+        self.smtp = self._own(SmtpSink(spool=self.workdir / "mail.jsonl"))
+        self.slack = self._own(SlackReceiver(spool=self.workdir / "slack.jsonl"))
         return self
 
+    def _own(self, service):
+        service.start()
+        self._owned.append(service)
+        return service
+
     def stop(self) -> None:
-        for service in (self.slack, self.smtp, self.redshift, self.s3, self.postgres):
-            if service is not None:
-                try:
-                    service.stop()
-                except Exception:  # stopping is best effort: report and go on with the rest
-                    log.exception("stopping %s failed", type(service).__name__)
+        for service in reversed(self._owned):
+            try:
+                service.stop()
+            except Exception:  # stopping is best effort: report and go on with the rest
+                log.exception("stopping %s failed", type(service).__name__)
+        self._owned.clear()
 
     def __enter__(self) -> EmbeddedStack:
         return self.start()
@@ -84,7 +94,8 @@ class EmbeddedStack:
 
     def connections(self) -> dict[str, str]:
         """``AIRFLOW_CONN_*`` variables (JSON form) for the connection ids of ``settings.yaml``."""
-        assert self.redshift and self.s3 and self.smtp and self.slack
+        if not (self.redshift and self.s3 and self.smtp and self.slack):
+            raise RuntimeError("start() the stack first")
         return {
             "AIRFLOW_CONN_REDSHIFT_DEFAULT": json.dumps(
                 {
@@ -124,7 +135,8 @@ class EmbeddedStack:
 
     def registration_env(self) -> dict[str, str]:
         """What the Lambda's environment holds, pointed at the stand-in (password by secret name)."""
-        assert self.redshift
+        if not self.redshift:
+            raise RuntimeError("start() the stack first")
         return {
             "REDSHIFT_HOST": "127.0.0.1",
             "REDSHIFT_PORT": str(self.redshift.port),

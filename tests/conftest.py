@@ -6,11 +6,14 @@ Nothing here is a mock: each fixture starts the real program (see ``devstack.ser
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from devstack.services import Postgres, S3Server
+from devstack.stack import EmbeddedStack, airflow_home_env, migrate_airflow_db
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +35,71 @@ def s3_server() -> Iterator[S3Server]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+# Airflow reads AIRFLOW_HOME and its config at import time: point it at a private home before any
+# test module imports Airflow (the DAG and plugin tests do, at collection).
+_AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="airflow-home-"))
+os.environ.update(airflow_home_env(_AIRFLOW_HOME))
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, postgres, s3_server) -> Iterator[EmbeddedStack]:
+    """The embedded stack (Redshift stand-in, S3, SMTP sink, Slack receiver) with Airflow's
+    connections exported and its metadata database migrated: what ``make demo`` runs on.
+    """
+    with EmbeddedStack(tmp_path_factory.mktemp("stack"), postgres=postgres, s3=s3_server) as running:
+        env = {**airflow_home_env(_AIRFLOW_HOME), **running.connections()}
+        os.environ.update(env)
+        migrate_airflow_db(env)
+        yield running
+
+
+@pytest.fixture(scope="session")
+def settings():
+    from redshift_ingest.config import default_settings
+
+    return default_settings()
+
+
+@pytest.fixture(scope="session")
+def file_types():
+    from redshift_ingest.config import default_file_types
+
+    return default_file_types()
+
+
+@pytest.fixture
+def warehouse(stack) -> Iterator:
+    """A psycopg2 connection to the stand-in, through the Airflow connection the DAGs use."""
+    from redshift_ingest.hooks.warehouse import WarehouseHook
+
+    conn = WarehouseHook(warehouse_conn_id="redshift_default").get_conn()
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def landing(stack, settings) -> Iterator:
+    """An empty register and an empty landing bucket (boto3 client returned)."""
+    import boto3
+
+    from redshift_ingest.hooks.warehouse import WarehouseHook
+    from redshift_ingest.register import ensure_register
+
+    s3 = boto3.client("s3")
+    existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
+    if settings.landing_bucket in existing:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=settings.landing_bucket):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                s3.delete_objects(Bucket=settings.landing_bucket, Delete={"Objects": keys})
+    else:
+        s3.create_bucket(Bucket=settings.landing_bucket)
+    conn = WarehouseHook(warehouse_conn_id="redshift_default").get_conn()
+    ensure_register(conn, settings)
+    with conn.cursor() as cur:
+        cur.execute(f"DELETE FROM {settings.register_table.quoted}")
+    conn.commit()
+    conn.close()
+    yield s3

@@ -37,16 +37,3 @@ def move_object(hook: S3Hook, bucket: str, key: str, dest_key: str) -> str:
         log.info("s3://%s/%s is already at s3://%s/%s", bucket, key, bucket, dest_key)
         return dest_key
     raise ObjectMissing(f"s3://{bucket}/{key} is not there, and not at s3://{bucket}/{dest_key} either")
-
-
-def detect_compression(hook: S3Hook, bucket: str, key: str) -> str | None:
-    """``gzip``, ``bzip2``, ``zstd`` or None, from the object's first bytes (not its name)."""
-    client = hook.get_conn()
-    head = client.get_object(Bucket=bucket, Key=key, Range="bytes=0-3")["Body"].read()
-    if head.startswith(b"\x1f\x8b"):
-        return "gzip"
-    if head.startswith(b"BZh"):
-        return "bzip2"
-    if head.startswith(b"\x28\xb5\x2f\xfd"):
-        return "zstd"
-    return None

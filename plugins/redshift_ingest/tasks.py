@@ -17,7 +17,9 @@ from redshift_ingest.config import FileType, Settings, quote_identifier
 from redshift_ingest.hooks.warehouse import WarehouseHook
 from redshift_ingest.notifications import FileAlert, send_alert
 from redshift_ingest.operators.copy_into_target import LoadRejected
-from redshift_ingest.s3_objects import ObjectMissing, detect_compression, move_object
+from redshift_ingest.prepare import FileRejected, PrepareSpec
+from redshift_ingest.prepare import prepare_file as prepare
+from redshift_ingest.s3_objects import ObjectMissing, move_object
 from redshift_ingest.sql import render
 
 log = logging.getLogger(__name__)
@@ -56,24 +58,68 @@ def claim_file(file_type: FileType, settings: Settings, context: dict[str, Any])
     return claimed.to_xcom()
 
 
+class FileUnusable(AirflowFailException):
+    """The file itself cannot be loaded (found by the prepare step): not retried, quarantined."""
+
+    quarantine = True
+
+
+def prepare_spec(file_type: FileType) -> PrepareSpec:
+    """The prepare step's view of a file type (Redshift text format is parsed as delimited text)."""
+    opts = file_type.copy_options
+    return PrepareSpec(
+        file_format="json" if file_type.format == "json" else "csv",
+        delimiter=opts.delimiter or ("," if file_type.format == "csv" else "|"),
+        quote_char=opts.quote or '"',
+        header_lines=opts.ignore_header,
+        expected_columns=file_type.prepare.expected_columns,
+        encoding=file_type.prepare.encoding,
+        invalid_chars=file_type.prepare.invalid_chars,
+        json_records_key=file_type.prepare.json_records_key,
+        zip_members=file_type.prepare.zip_members,
+    )
+
+
 def prepare_file(
     file_type: FileType, settings: Settings, claimed: dict[str, Any], context: dict[str, Any]
 ) -> dict[str, Any]:
-    """Decide what COPY reads: the landed object as is, with its compression found from its bytes.
+    """Validate the landed object and, only when COPY cannot read it as is, stage a COPY-able copy.
 
-    :returns: ``{"copy_from": s3 URL, "manifest": bool, "compression": str | None, "staged_keys": []}``.
+    See :mod:`redshift_ingest.prepare` (zip, JSON arrays, encodings, empty and header-only files,
+    header mismatch). The staged location is recorded in the register.
+
+    :returns: ``{"copy_from": s3 URL, "manifest": bool, "compression": str | None,
+        "staged_keys": [...], "detected": str}``.
+    :raises FileUnusable: the file cannot be loaded; the message says what was expected and found.
     """
     claim = register.ClaimedFile.from_xcom(claimed)
     conn = _warehouse(settings)
     try:
         register.require_claim(conn, settings, claim.file_id, context["run_id"])
+        s3 = S3Hook(aws_conn_id=settings.aws_conn_id).get_conn()
+        try:
+            prepared = prepare(s3, claim.bucket, claim.key, settings.staging_prefix, prepare_spec(file_type))
+        except FileRejected as err:
+            raise FileUnusable(f"{claim.url}: {err}") from err
+        declared = None if file_type.compression == "none" else file_type.compression
+        if file_type.compression != "auto" and not prepared.staged_keys and prepared.compression != declared:
+            raise FileUnusable(
+                f"{claim.url}: the file type declares compression {file_type.compression}, "
+                f"found {prepared.compression or 'none'} ({prepared.detected})"
+            )
+        compression = prepared.compression
+        staged_from = prepared.copy_from if prepared.staged_keys else None
+        register.record_staged(conn, settings, claim.file_id, staged_from)
     finally:
         conn.close()
-    if file_type.compression == "auto":
-        compression = detect_compression(S3Hook(aws_conn_id=settings.aws_conn_id), claim.bucket, claim.key)
-    else:
-        compression = None if file_type.compression == "none" else file_type.compression
-    return {"copy_from": claim.url, "manifest": False, "compression": compression, "staged_keys": []}
+    log.info("Prepared %s: %s; COPY reads %s", claim.url, prepared.detected, prepared.copy_from)
+    return {
+        "copy_from": prepared.copy_from,
+        "manifest": prepared.manifest,
+        "compression": compression,
+        "staged_keys": list(prepared.staged_keys),
+        "detected": prepared.detected,
+    }
 
 
 def ensure_target_table(file_type: FileType, settings: Settings) -> str:

@@ -1,0 +1,8 @@
+-- GitHub events: JSON 'auto' fills the columns whose names match top-level keys.
+CREATE TABLE IF NOT EXISTS {{ target }} (
+    id         varchar(20),
+    type       varchar(40),
+    created_at timestamp,
+    public     boolean
+)
+SORTKEY (created_at);
