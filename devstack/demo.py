@@ -153,10 +153,8 @@ def land_and_register(stack: EmbeddedStack, bucket: str, files: tuple[DemoFile, 
     if bucket not in existing:
         s3.create_bucket(Bucket=bucket)
     env = stack.registration_env()
-    try:
+    with contextlib.suppress(secrets.exceptions.ResourceExistsException):
         secrets.create_secret(Name=env["REDSHIFT_SECRET_ARN"], SecretString=json.dumps({"password": "local-only"}))
-    except secrets.exceptions.ResourceExistsException:
-        pass
     os.environ.update(env)
     handler = load_lambda_handler()
     answers = []

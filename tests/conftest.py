@@ -80,7 +80,7 @@ def warehouse(stack) -> Iterator:
 
 
 @pytest.fixture
-def landing(stack, settings) -> Iterator:
+def landing(stack, settings):
     """An empty register and an empty landing bucket (boto3 client returned)."""
     import boto3
 
@@ -102,4 +102,4 @@ def landing(stack, settings) -> Iterator:
         cur.execute(f"DELETE FROM {settings.register_table.quoted}")
     conn.commit()
     conn.close()
-    yield s3
+    return s3

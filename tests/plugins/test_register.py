@@ -213,7 +213,6 @@ def test_rerun_of_a_done_file_is_refused(warehouse, settings):
 def test_register_ddl_runs_on_the_stand_in_twice(warehouse, settings):
     register.ensure_register(warehouse, settings)
     register.ensure_register(warehouse, settings)
-    with pytest.raises(psycopg2.errors.UndefinedTable):
-        with warehouse.cursor() as cur:
-            cur.execute("SELECT 1 FROM public.mng_missing")
+    with pytest.raises(psycopg2.errors.UndefinedTable), warehouse.cursor() as cur:
+        cur.execute("SELECT 1 FROM public.mng_missing")
     warehouse.rollback()
