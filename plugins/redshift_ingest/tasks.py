@@ -19,6 +19,7 @@ from redshift_ingest.notifications import FileAlert, send_alert
 from redshift_ingest.operators.copy_into_target import LoadRejected
 from redshift_ingest.prepare import FileRejected, PrepareSpec
 from redshift_ingest.prepare import prepare_file as prepare
+from redshift_ingest.replay import replay
 from redshift_ingest.s3_objects import ObjectMissing, move_object
 from redshift_ingest.sql import render
 
@@ -35,10 +36,17 @@ def claim_file(file_type: FileType, settings: Settings, context: dict[str, Any])
     :returns: the claimed file as a dict (XCom).
     :raises AirflowSkipException: nothing to claim (another run took it): the run ends skipped.
     :raises AirflowFailException: the ``file_id`` param names a file that cannot be rerun.
+
+    With the ``file_id`` param, a FAILED file is first replayed (see :mod:`redshift_ingest.replay`).
     """
     file_id = (context["params"].get("file_id") or "").strip() or None
     conn = _warehouse(settings)
     try:
+        if file_id:
+            row = register.get_file(conn, settings, file_id)
+            conn.rollback()
+            if row and row["status"] == register.FAILED and row["file_type"] == file_type.name:
+                replay(conn, settings, file_id)  # back from quarantine, FAILED -> NEW, history kept
         claimed = register.claim_file(
             conn,
             settings,
@@ -48,7 +56,7 @@ def claim_file(file_type: FileType, settings: Settings, context: dict[str, Any])
             run_id=context["run_id"],
             file_id=file_id,
         )
-    except ValueError as err:
+    except (ValueError, ObjectMissing) as err:
         raise AirflowFailException(str(err)) from err
     finally:
         conn.close()
@@ -172,9 +180,7 @@ def archive_file(
     return archive_key
 
 
-def mark_done(
-    file_type: FileType, settings: Settings, claimed: dict[str, Any], context: dict[str, Any]
-) -> str:
+def mark_done(file_type: FileType, settings: Settings, claimed: dict[str, Any], context: dict[str, Any]) -> str:
     """``IN_PROGRESS`` -> ``DONE`` (or ``DONE_WITH_REJECTS``, which alerts when configured).
 
     :returns: the final status.
@@ -183,11 +189,7 @@ def mark_done(
     conn = _warehouse(settings)
     try:
         row = register.get_file(conn, settings, claim.file_id)
-        if (
-            row
-            and row["status"] in (register.DONE, register.DONE_WITH_REJECTS)
-            and row["run_id"] == context["run_id"]
-        ):
+        if row and row["status"] in (register.DONE, register.DONE_WITH_REJECTS) and row["run_id"] == context["run_id"]:
             return row["status"]  # a cleared mark_done of a finished run
         register.require_claim(conn, settings, claim.file_id, context["run_id"])
         status = register.mark_done(conn, settings, claim.file_id)
@@ -196,17 +198,13 @@ def mark_done(
         row = register.get_file(conn, settings, claim.file_id)
     finally:
         conn.close()
-    log.info(
-        "%s is %s: %s rows loaded, %s rejected", claim.url, status, row["rows_loaded"], row["rows_rejected"]
-    )
+    log.info("%s is %s: %s rows loaded, %s rejected", claim.url, status, row["rows_loaded"], row["rows_rejected"])
     if status == register.DONE_WITH_REJECTS and file_type.alerts.on_rejects:
         send_alert(_alert(file_type, row, context), file_type, settings, context)
     return status
 
 
-def _alert(
-    file_type: FileType, row: dict[str, Any], context: dict[str, Any], error: str | None = None
-) -> FileAlert:
+def _alert(file_type: FileType, row: dict[str, Any], context: dict[str, Any], error: str | None = None) -> FileAlert:
     location = row.get("quarantine_key") or row.get("archive_key") or row["s3_key"]
     report = row.get("error_report_key")
     ti = context.get("ti")
@@ -247,9 +245,7 @@ class FailureHandler:
 
     def __call__(self, context: dict[str, Any]) -> None:
         error = context.get("exception")
-        message = (
-            f"{context['ti'].task_id} failed: {type(error).__name__}: {error}" if error else "task failed"
-        )
+        message = f"{context['ti'].task_id} failed: {type(error).__name__}: {error}" if error else "task failed"
         claimed = context["ti"].xcom_pull(task_ids="claim_file")
         if not claimed:
             log.error("No file claimed by this run; nothing to mark: %s", message)
@@ -277,9 +273,7 @@ class FailureHandler:
         finally:
             conn.close()
         if not changed:
-            log.warning(
-                "%s was not in progress for this run; register left as %s", claim.url, row and row["status"]
-            )
+            log.warning("%s was not in progress for this run; register left as %s", claim.url, row and row["status"])
             return
         log.error("%s marked FAILED: %s", claim.url, message)
         send_alert(_alert(self.file_type, row, context, message), self.file_type, self.settings, context)

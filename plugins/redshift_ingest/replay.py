@@ -1,0 +1,77 @@
+"""Replay: put a FAILED (possibly quarantined) file back to NEW after its cause was fixed.
+
+One step, two ways in: ``python -m redshift_ingest.replay <file_id> ...`` (uses the Airflow
+connections of ``settings.yaml``, e.g. ``AIRFLOW_CONN_*`` locally), or triggering the file type's DAG
+with the ``file_id`` param (``claim_file`` replays a FAILED file before claiming it).
+
+The object moves from ``<quarantine_prefix><key>`` back to ``<key>`` first, then the register row goes
+``FAILED`` -> ``NEW`` keeping the earlier attempt in ``history``. Both steps are safe to repeat, so a
+crash between them is cured by running the replay again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Any
+
+from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+from redshift_ingest import register
+from redshift_ingest.config import Settings
+from redshift_ingest.s3_objects import move_object
+
+log = logging.getLogger(__name__)
+
+
+def replay(conn, settings: Settings, file_id: str) -> dict[str, Any]:
+    """Return one FAILED file to landing and to ``NEW``.
+
+    :returns: the register row after the replay.
+    :raises ValueError: the file is unknown or not FAILED (the message says its state).
+    :raises redshift_ingest.s3_objects.ObjectMissing: the object is neither in quarantine nor landing.
+    """
+    row = register.get_file(conn, settings, file_id)
+    conn.rollback()
+    if row is None:
+        raise ValueError(f"file_id {file_id} is not in the register")
+    if row["status"] != register.FAILED:
+        raise ValueError(f"file_id {file_id} is {row['status']}; only FAILED files are replayed")
+    if row["quarantine_key"]:
+        move_object(S3Hook(aws_conn_id=settings.aws_conn_id), row["bucket"], row["quarantine_key"], row["s3_key"])
+    if not register.replay_file(conn, settings, file_id):
+        raise ValueError(f"file_id {file_id} changed state during the replay; look at it again")
+    log.info("Replayed s3://%s/%s (file_id %s): NEW again", row["bucket"], row["s3_key"], file_id)
+    after = register.get_file(conn, settings, file_id)
+    conn.rollback()
+    return after
+
+
+def main(argv: list[str] | None = None) -> int:
+    from redshift_ingest.config import default_settings
+    from redshift_ingest.hooks.warehouse import WarehouseHook
+
+    parser = argparse.ArgumentParser(prog="python -m redshift_ingest.replay", description=__doc__.split("\n")[0])
+    parser.add_argument("file_ids", nargs="+", help="file_id(s) from the register (mng)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    settings = default_settings()
+    conn = WarehouseHook(warehouse_conn_id=settings.warehouse_conn_id).get_conn()
+    failures = 0
+    try:
+        for file_id in args.file_ids:
+            try:
+                row = replay(conn, settings, file_id)
+            except (ValueError, FileNotFoundError) as err:
+                print(f"not replayed: {err}", file=sys.stderr)
+                failures += 1
+                continue
+            print(f"replayed   {row['file_type']:20} s3://{row['bucket']}/{row['s3_key']} {file_id}")
+    finally:
+        conn.close()
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
