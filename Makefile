@@ -42,3 +42,39 @@ demo: venv
 
 clean:
 	rm -rf $(VENV) .pytest_cache .demo
+
+# --- Deployment: MWAA bundle, register_file Lambda, local compose stack (see docs/deploy.md) -------------
+# docker-compose (Debian package, `make tools`) or the Docker Compose v2 plugin.
+COMPOSE ?= $(shell command -v docker-compose >/dev/null 2>&1 && echo docker-compose || echo docker compose)
+
+.PHONY: bundle verify-bundle lambda-package compose-config up down tools
+
+bundle: venv
+	$(BIN)/python -m devstack.bundle --out dist
+
+# Fresh Python 3.12 venv with dist/requirements.txt (+ Airflow 3.3.1), then parse every DAG as on MWAA.
+verify-bundle: bundle
+	PYTHON="$(PYTHON)" UV=$(BIN)/uv $(BIN)/python -m devstack.verify_bundle --dist dist
+
+# dist/register_file.zip for `sam deploy -t lambdas/register_file/template.yaml`; imports the handler after.
+lambda-package: venv
+	$(BIN)/python lambdas/register_file/package.py --out dist --smoke-test
+
+compose-config:
+	$(COMPOSE) -f docker-compose.yaml config -q
+
+up:
+	DOCKER_BUILDKIT=1 COMPOSE_DOCKER_CLI_BUILD=1 $(COMPOSE) -f docker-compose.yaml up --build -d
+
+down:
+	$(COMPOSE) -f docker-compose.yaml down
+
+# Debian's docker-compose, for `make compose-config` / tests/deploy/test_compose.py (CI runs as root).
+tools:
+	@if command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1; then \
+		echo "compose already available: $(COMPOSE)"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker-compose; \
+	else \
+		echo "run as root, or: sudo apt-get install -y docker-compose (or install the Docker Compose v2 plugin)"; exit 1; \
+	fi

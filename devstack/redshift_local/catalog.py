@@ -1,0 +1,266 @@
+"""The stand-in's own database objects and the separate ("autonomous") connection that writes them.
+
+Created idempotently in every database a client uses:
+
+* ``public.stl_load_errors`` - columns and types of the AWS STL_LOAD_ERRORS doc.
+* ``public.sys_load_error_detail`` / ``public.sys_load_history`` - views with the column names of
+  the AWS SYS_LOAD_ERROR_DETAIL / SYS_LOAD_HISTORY docs, over ``stl_load_errors`` and
+  ``redshift_local.load_history``.
+* ``redshift_local.query_id_seq`` - query ids (``query`` in STL_LOAD_ERRORS, ``pg_last_copy_id()``).
+* ``redshift_local.session_state`` - the last COPY of each backend session; read by
+  ``pg_last_copy_count()``, ``pg_last_copy_id()``, ``pg_last_query_id()``. It is written on the
+  separate connection, so like on Redshift the values survive a rollback of the client's transaction.
+* ``getdate()`` - Redshift's GETDATE: current UTC timestamp without fractional seconds.
+
+Load errors are committed on the separate connection too, so they survive a failed or rolled-back
+load, as STL_LOAD_ERRORS does on Redshift.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg2
+import psycopg2.extensions
+
+log = logging.getLogger(__name__)
+
+BOOTSTRAP_SQL = """
+SELECT pg_advisory_xact_lock(5439001);
+CREATE SCHEMA IF NOT EXISTS redshift_local;
+CREATE SEQUENCE IF NOT EXISTS redshift_local.query_id_seq START 1000;
+CREATE TABLE IF NOT EXISTS public.stl_load_errors (
+    userid integer,
+    slice integer,
+    tbl integer,
+    starttime timestamp,
+    session integer,
+    query integer,
+    filename character(256),
+    line_number bigint,
+    colname character(127),
+    type character(10),
+    col_length character(10),
+    position integer,
+    raw_line character(1024),
+    raw_field_value char(1024),
+    err_code integer,
+    err_reason character(100)
+);
+CREATE TABLE IF NOT EXISTS redshift_local.load_history (
+    user_id integer,
+    query_id bigint PRIMARY KEY,
+    transaction_id bigint,
+    session_id integer,
+    database_name text,
+    status text,
+    table_name text,
+    start_time timestamp,
+    end_time timestamp,
+    data_source text,
+    file_format text,
+    loaded_rows bigint,
+    loaded_bytes bigint,
+    source_file_count integer,
+    source_file_bytes bigint,
+    file_count_scanned integer,
+    file_bytes_scanned bigint,
+    error_count bigint
+);
+CREATE TABLE IF NOT EXISTS redshift_local.session_state (
+    pid integer PRIMARY KEY,
+    backend_start timestamptz,
+    last_copy_count bigint,
+    last_copy_id bigint,
+    last_query_id bigint
+);
+CREATE OR REPLACE VIEW public.sys_load_error_detail AS
+SELECT userid AS user_id, query::bigint AS query_id, NULL::bigint AS transaction_id, session AS session_id,
+       current_database()::character(64) AS database_name, tbl AS table_id, starttime AS start_time,
+       filename AS file_name, line_number, colname AS column_name, type AS column_type,
+       col_length AS column_length, position, err_code AS error_code,
+       err_reason::character(512) AS error_message
+FROM public.stl_load_errors;
+CREATE OR REPLACE VIEW public.sys_load_history AS
+SELECT user_id, query_id, transaction_id, session_id, database_name, status, table_name, start_time,
+       end_time, (extract(epoch FROM end_time - start_time) * 1000000)::bigint AS duration, data_source,
+       file_format, loaded_rows, loaded_bytes, source_file_count, source_file_bytes, file_count_scanned,
+       file_bytes_scanned, error_count, 0::bigint AS copy_job_id
+FROM redshift_local.load_history;
+CREATE OR REPLACE FUNCTION redshift_local.session_value(field text) RETURNS bigint
+LANGUAGE sql STABLE AS $fn$
+    SELECT CASE field WHEN 'count' THEN s.last_copy_count WHEN 'copy' THEN s.last_copy_id
+                      ELSE s.last_query_id END
+    FROM redshift_local.session_state s
+    JOIN pg_stat_activity a ON a.pid = s.pid AND a.backend_start = s.backend_start
+    WHERE s.pid = pg_backend_pid()
+$fn$;
+CREATE OR REPLACE FUNCTION public.pg_last_copy_count() RETURNS bigint
+LANGUAGE sql STABLE AS $fn$ SELECT coalesce(redshift_local.session_value('count'), 0) $fn$;
+CREATE OR REPLACE FUNCTION public.pg_last_copy_id() RETURNS bigint
+LANGUAGE sql STABLE AS $fn$ SELECT coalesce(redshift_local.session_value('copy'), -1) $fn$;
+CREATE OR REPLACE FUNCTION public.pg_last_query_id() RETURNS bigint
+LANGUAGE sql STABLE AS $fn$ SELECT coalesce(redshift_local.session_value('query'), -1) $fn$;
+CREATE OR REPLACE FUNCTION public.getdate() RETURNS timestamp
+LANGUAGE sql STABLE AS $fn$ SELECT date_trunc('second', statement_timestamp() AT TIME ZONE 'UTC') $fn$;
+GRANT USAGE ON SCHEMA redshift_local TO PUBLIC;
+GRANT SELECT ON public.stl_load_errors, public.sys_load_error_detail, public.sys_load_history TO PUBLIC;
+GRANT SELECT ON redshift_local.session_state, redshift_local.load_history TO PUBLIC;
+"""
+
+
+def connect(dsn: str, dbname: str | None = None) -> psycopg2.extensions.connection:
+    """An autocommit psycopg2 connection to the backend (``dbname`` overrides the DSN's database)."""
+    params = psycopg2.extensions.parse_dsn(dsn)
+    if dbname:
+        params["dbname"] = dbname
+    conn = psycopg2.connect(**params)
+    conn.autocommit = True
+    return conn
+
+
+class Bootstrapper:
+    """Creates the stand-in's objects once per database (thread-safe, idempotent DDL)."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self._done: set[str] = set()
+        self._lock = threading.Lock()
+
+    def ensure(self, dbname: str | None) -> None:
+        """Create the objects in ``dbname`` if this process has not done so yet. Raises psycopg2 errors."""
+        key = dbname or ""
+        with self._lock:
+            if key in self._done:
+                return
+            conn = connect(self.dsn, dbname)
+            try:
+                conn.autocommit = False
+                with conn.cursor() as cur:
+                    cur.execute(BOOTSTRAP_SQL)
+                conn.commit()
+            finally:
+                conn.close()
+            self._done.add(key)
+            log.info("redshift_local objects ready in database %s", dbname or "(default)")
+
+
+@dataclass
+class LoadErrorRow:
+    """One STL_LOAD_ERRORS row (the fields the proxy knows; the rest are filled in by ``Recorder``)."""
+
+    filename: str
+    line_number: int
+    colname: str
+    type: str
+    col_length: str
+    position: int
+    raw_line: str
+    raw_field_value: str
+    err_code: int
+    err_reason: str
+
+
+def _period_for_multibyte(text: str, limit: int) -> str:
+    """STL_LOAD_ERRORS replaces multibyte characters of raw_line with a period."""
+    return "".join(c if ord(c) < 128 else "." for c in text[:limit])
+
+
+class Recorder:
+    """Writes load errors, load history and session state on its own autocommit connection."""
+
+    def __init__(self, dsn: str, dbname: str | None) -> None:
+        self.dsn = dsn
+        self.dbname = dbname
+        self._conn: psycopg2.extensions.connection | None = None
+
+    def _cursor(self):
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self.dsn, self.dbname)
+        return self._conn.cursor()
+
+    def record_errors(
+        self,
+        rows: list[LoadErrorRow],
+        *,
+        query_id: int,
+        table_oid: int,
+        session: int,
+        user_id: int,
+        start: datetime,
+    ) -> None:
+        """Insert ``rows`` into stl_load_errors (committed at once)."""
+        if not rows:
+            return
+        with self._cursor() as cur:
+            cur.executemany(
+                "INSERT INTO public.stl_load_errors (userid, slice, tbl, starttime, session, query, filename,"
+                " line_number, colname, type, col_length, position, raw_line, raw_field_value, err_code, err_reason)"
+                " VALUES (%s, 0, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                [
+                    (
+                        user_id,
+                        table_oid,
+                        start,
+                        session,
+                        query_id,
+                        row.filename[:256],
+                        row.line_number,
+                        row.colname[:127],
+                        row.type[:10],
+                        row.col_length[:10],
+                        row.position,
+                        _period_for_multibyte(row.raw_line, 1024),
+                        _period_for_multibyte(row.raw_field_value, 1024),
+                        row.err_code,
+                        row.err_reason[:100],
+                    )
+                    for row in rows
+                ],
+            )
+
+    def record_history(self, **values) -> None:
+        """Insert one load_history row (the SYS_LOAD_HISTORY columns given as keyword arguments)."""
+        columns = ", ".join(values)
+        placeholders = ", ".join(["%s"] * len(values))
+        with self._cursor() as cur:
+            cur.execute(
+                f"INSERT INTO redshift_local.load_history ({columns}) VALUES ({placeholders})"
+                " ON CONFLICT (query_id) DO NOTHING",
+                list(values.values()),
+            )
+
+    def set_session_state(self, pid: int, copy_count: int, copy_id: int) -> None:
+        """Remember the last COPY of backend ``pid`` for pg_last_copy_count()/pg_last_copy_id()."""
+        with self._cursor() as cur:
+            cur.execute(
+                "INSERT INTO redshift_local.session_state (pid, backend_start, last_copy_count, last_copy_id,"
+                " last_query_id) SELECT %s, backend_start, %s, %s, %s FROM pg_stat_activity WHERE pid = %s"
+                " ON CONFLICT (pid) DO UPDATE SET backend_start = excluded.backend_start,"
+                " last_copy_count = excluded.last_copy_count, last_copy_id = excluded.last_copy_id,"
+                " last_query_id = excluded.last_query_id",
+                (pid, copy_count, copy_id, copy_id, pid),
+            )
+
+    def forget_session(self, pid: int) -> None:
+        """Drop the state of a finished backend session (best effort)."""
+        try:
+            with self._cursor() as cur:
+                cur.execute("DELETE FROM redshift_local.session_state WHERE pid = %s", (pid,))
+        except psycopg2.Error:  # pragma: no cover - backend gone
+            log.debug("could not clear session state of pid %s", pid)
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def next_query_id(recorder: Recorder) -> int:
+    """A new query id from ``redshift_local.query_id_seq`` (taken on the separate connection)."""
+    with recorder._cursor() as cur:
+        cur.execute("SELECT nextval('redshift_local.query_id_seq')")
+        return int(cur.fetchone()[0])

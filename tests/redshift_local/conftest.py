@@ -1,0 +1,78 @@
+"""Fixtures for the Redshift stand-in tests: the stand-in itself, an S3 bucket, connections through it."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import boto3
+import psycopg2
+import pytest
+
+from devstack.redshift_local import RedshiftLocal
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def redshift_local(postgres, s3_server) -> Iterator[RedshiftLocal]:
+    """The stand-in in front of the session's PostgreSQL, reading S3 from the session's moto server."""
+    with RedshiftLocal(postgres.dsn) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3(s3_server):
+    """A boto3 S3 client on the moto server."""
+    return boto3.client("s3", endpoint_url=s3_server.endpoint_url, region_name="us-east-1")
+
+
+@pytest.fixture
+def bucket(s3) -> str:
+    """A fresh, empty bucket per test."""
+    name = f"rs-local-{next(_names)}"
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+@pytest.fixture
+def connect(redshift_local) -> Iterator[Callable[..., psycopg2.extensions.connection]]:
+    """Open psycopg2 connections through the stand-in (closed after the test)."""
+    opened = []
+
+    def _connect(autocommit: bool = True) -> psycopg2.extensions.connection:
+        conn = psycopg2.connect(redshift_local.dsn())
+        conn.autocommit = autocommit
+        opened.append(conn)
+        return conn
+
+    yield _connect
+    for conn in opened:
+        conn.close()
+
+
+@pytest.fixture
+def table_name() -> str:
+    """A unique table name per test (tests share one database)."""
+    return f"t_{next(_names)}"
+
+
+def put(s3, bucket: str, key: str, body: bytes | str) -> str:
+    """Upload ``body`` to ``s3://bucket/key`` and return that URL."""
+    s3.put_object(Bucket=bucket, Key=key, Body=body.encode() if isinstance(body, str) else body)
+    return f"s3://{bucket}/{key}"
+
+
+def example_statements() -> str:
+    """The statements of r_COPY_command_examples.sql (the AWS "COPY examples" page)."""
+    return (DATA / "redshift_copy_examples" / "r_COPY_command_examples.sql").read_text()
+
+
+def statement_loading(source_suffix: str, *, contains: str = "") -> str:
+    """The first statement of the AWS COPY examples whose FROM ends with ``source_suffix``."""
+    for statement in example_statements().split(";"):
+        if f"{source_suffix}'" in statement and contains.lower() in (statement.strip() + ";").lower():
+            return statement.strip() + ";"
+    raise LookupError(source_suffix)
