@@ -10,13 +10,15 @@ PYTHON ?= $(shell ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3
             || (python3.12 -c 'import sys' >/dev/null 2>&1 && command -v python3.12))
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
-.PHONY: help venv test lint demo clean
+.PHONY: help venv test lint demo clean chaos bench
 
 help:
 	@echo "make venv   - create .venv with Airflow 3.3.1 and the pinned providers (no GitHub needed)"
 	@echo "make test   - run the whole test suite against real PostgreSQL, moto and Airflow"
 	@echo "make demo   - load real files end to end on the embedded local stack"
 	@echo "make lint   - ruff"
+	@echo "make chaos  - the full fault-injection suite (make test runs its short form)"
+	@echo "make bench  - memory and speed measurements"
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt $(CONSTRAINTS)
 	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: set PYTHON=/path/to/python3.12"; exit 1; }
@@ -31,7 +33,16 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt $(CONSTRAINTS)
 venv: $(BIN)/.installed
 
 test: venv
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not slow"
+
+# Every fault-injection scenario (SIGKILL at each step boundary and inside COPY, dropped connections,
+# S3 outages, duplicate events, racing runs), with the tally of duplicates and losses.
+chaos: venv
+	$(BIN)/python -m pytest tests/faults -m slow -s -p no:logging
+
+# Benchmarks and memory measurements (not timed assertions).
+bench: venv
+	$(BIN)/python -m pytest -m slow --ignore=tests/faults -s -p no:logging
 
 lint: venv
 	$(BIN)/ruff check .

@@ -59,9 +59,7 @@ class TableName(_Model):
     def parse(cls, value: str) -> TableName:
         parts = value.split(".")
         if len(parts) != 2 or not all(IDENTIFIER.match(p) for p in parts):
-            raise ValueError(
-                f"expected 'schema.table' of lower-case letters, digits, '_' or '$', got {value!r}"
-            )
+            raise ValueError(f"expected 'schema.table' of lower-case letters, digits, '_' or '$', got {value!r}")
         return cls(schema_name=parts[0], table=parts[1])
 
     @property
@@ -207,15 +205,14 @@ class FileType(_Model):
     schedule: str | None = "@hourly"
     sensor: Sensor = Sensor()
     retries: int = Field(3, ge=0, le=10)
+    retry_delay_seconds: int = Field(30, ge=1, le=3600, description="first retry delay; doubles each retry")
     alerts: Alerts = Alerts()
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
         if not NAME.match(value):
-            raise ValueError(
-                f"expected lower-case letters, digits and '_', starting with a letter: {value!r}"
-            )
+            raise ValueError(f"expected lower-case letters, digits and '_', starting with a letter: {value!r}")
         return value
 
     @field_validator("tags")
@@ -256,7 +253,8 @@ class Settings(_Model):
     quarantine_prefix: str = "quarantine/"
     staging_prefix: str = "staging/"
     load_errors_source: Literal["stl_load_errors", "sys_load_error_detail"] = "stl_load_errors"
-    lease_minutes: int = Field(120, ge=5, le=24 * 60)
+    lease_minutes: int = Field(120, ge=1, le=24 * 60)
+    max_attempts: int = Field(3, ge=1, le=20, description="claims of one file before the reaper fails it")
 
     @field_validator("register_table", mode="before")
     @classmethod
@@ -336,9 +334,7 @@ def load_file_types(directory: Path | None = None) -> tuple[FileType, ...]:
         seen[ft.name] = directory
     for i, a in enumerate(file_types):
         for b in file_types[i + 1 :]:
-            overlap = a.source.prefix.startswith(b.source.prefix) or b.source.prefix.startswith(
-                a.source.prefix
-            )
+            overlap = a.source.prefix.startswith(b.source.prefix) or b.source.prefix.startswith(a.source.prefix)
             if overlap and a.source.pattern == b.source.pattern:
                 raise ConfigError(
                     f"{directory}: file types {a.name!r} and {b.name!r} both match prefix "

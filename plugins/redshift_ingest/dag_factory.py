@@ -60,7 +60,7 @@ def build_dag(file_type: FileType, settings: Settings) -> DAG:
     default_args: dict[str, Any] = {
         "owner": file_type.owner,
         "retries": file_type.retries,
-        "retry_delay": timedelta(seconds=30),
+        "retry_delay": timedelta(seconds=file_type.retry_delay_seconds),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=10),
         "on_failure_callback": tasks.FailureHandler(file_type, settings),

@@ -73,8 +73,7 @@ class FileAlert:
     def slack_blocks(self) -> list[dict[str, Any]]:
         """Slack Block Kit: a header and one section of fields (Slack caps a field at 2000 chars)."""
         fields = [
-            {"type": "mrkdwn", "text": f"*{label}*\n{_slack_escape(value)[:1900]}"}
-            for label, value in self.fields()
+            {"type": "mrkdwn", "text": f"*{label}*\n{_slack_escape(value)[:1900]}"} for label, value in self.fields()
         ]
         return [
             {"type": "header", "text": {"type": "plain_text", "text": self.subject[:150]}},

@@ -108,9 +108,7 @@ def lock_register(cur, settings: Settings) -> None:
     cur.execute(f"LOCK {settings.register_table.quoted}")
 
 
-def register_object(
-    conn, settings: Settings, obj: S3Object, file_type: str | None, registered_by: str
-) -> bool:
+def register_object(conn, settings: Settings, obj: S3Object, file_type: str | None, registered_by: str) -> bool:
     """Insert one ``NEW`` row (``UNMATCHED`` when ``file_type`` is None), in its own transaction.
 
     :returns: True when inserted, False when the object version was already registered.
@@ -174,17 +172,8 @@ def claim_file(
             lock_register(cur, settings)
             held = _held_claim(cur, settings, file_type, dag_id, run_id)
             if held is not None:
-                _execute(
-                    cur,
-                    settings,
-                    "reclaim_file.sql",
-                    {
-                        "file_id": held.file_id,
-                        "dag_id": dag_id,
-                        "run_id": run_id,
-                        "lease_expires_at": lease_expires_at,
-                    },
-                )
+                params = {"file_id": held.file_id, "run_id": run_id, "lease_expires_at": lease_expires_at}
+                _execute(cur, settings, "reclaim_file.sql", params)
                 conn.commit()
                 return held
             if file_id:
@@ -264,10 +253,18 @@ def _rerun_candidate(cur, settings: Settings, file_type: str, file_id: str) -> s
 
 
 def require_claim(conn, settings: Settings, file_id: str, run_id: str) -> dict[str, Any]:
-    """The register row, checked to be ``IN_PROGRESS`` for ``run_id``.
+    """Heartbeat and check: renew the lease of ``run_id``'s claim (committed), return the row.
 
-    :raises ClaimLost: it is not (the message gives the state found).
+    Every step calls this first, so a claim whose run died stops being renewed and the reaper
+    (:mod:`redshift_ingest.reaper`) can take it back once its lease expires.
+
+    :raises ClaimLost: the file is not ``IN_PROGRESS`` for ``run_id`` (the message gives its state).
     """
+    lease_expires_at = datetime.now(UTC).replace(tzinfo=None) + settings.lease
+    with conn.cursor() as cur:
+        params = {"file_id": file_id, "run_id": run_id, "lease_expires_at": lease_expires_at}
+        _execute(cur, settings, "reclaim_file.sql", params)
+    conn.commit()
     row = get_file(conn, settings, file_id)
     if row is None or row["status"] != IN_PROGRESS or row["run_id"] != run_id:
         state = "missing" if row is None else f"{row['status']} (run {row['run_id']})"

@@ -103,9 +103,7 @@ def objects_from_event(event: dict[str, Any]) -> list[S3Object]:
                 )
             )
         return found
-    raise EventError(
-        "not an S3 event notification, an EventBridge 'Object Created' event or an SQS batch of them"
-    )
+    raise EventError("not an S3 event notification, an EventBridge 'Object Created' event or an SQS batch of them")
 
 
 def register_objects(
@@ -224,9 +222,7 @@ def connect_from_environment():
         secret = boto3.client("secretsmanager").get_secret_value(SecretId=env["REDSHIFT_SECRET_ARN"])
         password = json.loads(secret["SecretString"])["password"]
     elif env.get("REDSHIFT_PASSWORD_PARAMETER"):
-        parameter = boto3.client("ssm").get_parameter(
-            Name=env["REDSHIFT_PASSWORD_PARAMETER"], WithDecryption=True
-        )
+        parameter = boto3.client("ssm").get_parameter(Name=env["REDSHIFT_PASSWORD_PARAMETER"], WithDecryption=True)
         password = parameter["Parameter"]["Value"]
     else:
         raise KeyError("set REDSHIFT_SECRET_ARN (Secrets Manager) or REDSHIFT_PASSWORD_PARAMETER (SSM)")
@@ -248,14 +244,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from redshift_ingest.config import default_file_types, default_settings
 
-    parser = argparse.ArgumentParser(
-        prog="python -m redshift_ingest.registration", description=__doc__.split("\n")[0]
-    )
+    parser = argparse.ArgumentParser(prog="python -m redshift_ingest.registration", description=__doc__.split("\n")[0])
     parser.add_argument("urls", nargs="*", help="s3://bucket/key of objects to register")
     parser.add_argument("--event-file", action="append", default=[], help="a JSON file holding an S3 event")
-    parser.add_argument(
-        "--reconcile", action="store_true", help="register what is in landing but not registered"
-    )
+    parser.add_argument("--reconcile", action="store_true", help="register what is in landing but not registered")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     settings, file_types = default_settings(), default_file_types()

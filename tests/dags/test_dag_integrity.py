@@ -86,3 +86,13 @@ def test_parsing_does_no_io(monkeypatch):
     dags = [build_dag(ft, default_settings()) for ft in default_file_types()]
     assert len(dags) == len(default_file_types())
     assert importlib.import_module("redshift_ingest.dag_factory")
+
+
+@pytest.mark.parametrize("dag_id", ["reap_expired_claims", "reconcile_landing"])
+def test_register_maintenance_dags(dagbag, dag_id):
+    bag, _ = dagbag
+    dag = bag.dags[dag_id]
+    assert dag.owner == "data-platform"
+    assert set(dag.tags) <= KNOWN_TAGS
+    assert dag.catchup is False and dag.max_active_runs == 1
+    assert all(t.retries >= 1 for t in dag.tasks)

@@ -12,7 +12,8 @@ SET status = 'IN_PROGRESS',
                         || coalesce(left(error_message, 500), '')
                    ELSE history END,
     error_message = NULL,
-    first_error = NULL,
+    -- a file loaded by an earlier attempt keeps its load: the COPY will not run again
+    first_error = CASE WHEN loaded_at IS NULL THEN NULL ELSE first_error END,
     finished_at = NULL
 WHERE file_id = %(file_id)s
   AND file_type = %(file_type)s

@@ -1,7 +1,7 @@
--- A retry or a cleared task of the same run keeps its claim: renew the lease.
+-- Heartbeat: every step of the run that holds the claim renews its lease (a retry or a cleared task
+-- of the same run keeps the claim). 0 rows: the claim is lost (reaped, or another run).
 UPDATE {{ register }}
 SET lease_expires_at = %(lease_expires_at)s
 WHERE file_id = %(file_id)s
   AND status = 'IN_PROGRESS'
-  AND dag_id = %(dag_id)s
   AND run_id = %(run_id)s;

@@ -60,7 +60,5 @@ class WarehouseHook(DbApiHook):
         """
         arn = self.get_connection(self.get_conn_id()).extra_dejson.get("iam_role_arn")
         if not arn:
-            raise ValueError(
-                f"connection {self.get_conn_id()!r} has no 'iam_role_arn' extra: COPY needs an IAM role"
-            )
+            raise ValueError(f"connection {self.get_conn_id()!r} has no 'iam_role_arn' extra: COPY needs an IAM role")
         return arn

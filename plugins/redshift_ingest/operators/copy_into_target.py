@@ -48,9 +48,7 @@ class LoadError:
         """``line 4, column venueseats (int4): Invalid digit, Value 'x' [1207]``."""
         parts = [f"line {self.line_number}"]
         if self.column_name:
-            parts.append(
-                f"column {self.column_name}" + (f" ({self.column_type})" if self.column_type else "")
-            )
+            parts.append(f"column {self.column_name}" + (f" ({self.column_type})" if self.column_type else ""))
         text = ", ".join(parts) + f": {self.error_message}"
         if self.raw_value:
             text += f" (value {self.raw_value!r})"
@@ -172,9 +170,7 @@ class CopyIntoTargetOperator(BaseOperator):
                 if self.file_type.load_mode == "replace":
                     # Not TRUNCATE: it commits implicitly on Redshift (AWS "TRUNCATE").
                     cur.execute(f"DELETE FROM {self.file_type.target.table.quoted}")
-                self.log.info(
-                    "Running COPY into %s from %s", self.file_type.target.table, copy.parameters["copy_from"]
-                )
+                self.log.info("Running COPY into %s from %s", self.file_type.target.table, copy.parameters["copy_from"])
                 cur.execute(copy.sql, copy.parameters)
                 cur.execute("SELECT pg_last_copy_count(), pg_last_copy_id()")
                 rows_loaded, query_id = cur.fetchone()
@@ -219,9 +215,7 @@ class CopyIntoTargetOperator(BaseOperator):
             conn.rollback()
             raise self._rejected(conn, settings, claim, err) from err
 
-    def _rejected(
-        self, conn, settings: Settings, claim: register.ClaimedFile, err: psycopg2.Error
-    ) -> LoadRejected:
+    def _rejected(self, conn, settings: Settings, claim: register.ClaimedFile, err: psycopg2.Error) -> LoadRejected:
         source = settings.load_errors_source
         message = (err.pgerror or str(err)).strip()
         with conn.cursor() as cur:
@@ -279,6 +273,4 @@ def _write_error_report(settings: Settings, bucket: str, key: str, errors: list[
                 e.file_name,
             ]
         )
-    S3Hook(aws_conn_id=settings.aws_conn_id).load_string(
-        buffer.getvalue(), key=key, bucket_name=bucket, replace=True
-    )
+    S3Hook(aws_conn_id=settings.aws_conn_id).load_string(buffer.getvalue(), key=key, bucket_name=bucket, replace=True)

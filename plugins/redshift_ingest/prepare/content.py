@@ -61,9 +61,7 @@ def process(raw: BinaryIO, spec: PrepareSpec, out: GzipStage | None) -> Content:
             raise NeedsStaging("json array -> ndjson")
         prefix = "item" if first == "[" else f"{spec.json_records_key}.item"
         write_ndjson(Utf8Reader(chunks), prefix, out.write)
-        kind = (
-            "json array -> ndjson" if first == "[" else f'json {{"{spec.json_records_key}": [...]}} -> ndjson'
-        )
+        kind = "json array -> ndjson" if first == "[" else f'json {{"{spec.json_records_key}": [...]}} -> ndjson'
     elif first == "{":
         for chunk in chunks:  # a stream of objects loads as is; only the encoding is checked
             if out is not None:

@@ -63,9 +63,7 @@ def _parse_header(buf: str, spec: PrepareSpec, eof: bool) -> tuple[list[list[str
     return records, lines.consumed
 
 
-def copy_csv(
-    chunks: Iterator[str], spec: PrepareSpec, write: Callable[[str], None] | None
-) -> tuple[str, ...] | None:
+def copy_csv(chunks: Iterator[str], spec: PrepareSpec, write: Callable[[str], None] | None) -> tuple[str, ...] | None:
     """Stream CSV text to ``write`` (or nowhere), checking the header and that data rows follow it.
 
     :param chunks: the decoded text (see :class:`.text.TextStream`), known not to be empty.

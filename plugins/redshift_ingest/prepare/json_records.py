@@ -50,9 +50,7 @@ def write_ndjson(utf8: BinaryIO, prefix: str, write: Callable[[bytes], None]) ->
         detail = exc.args[0] if exc.args else exc
         detail = detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)
         detail = " ".join(detail.split())[:200]
-        raise FileRejected(
-            f"expected valid JSON, found a parse error after {count} record(s): {exc}"
-        ) from exc
+        raise FileRejected(f"expected valid JSON, found a parse error after {count} record(s): {exc}") from exc
     if count == 0:
         where = "the top-level array" if prefix == "item" else f"key {prefix.removesuffix('.item')!r}"
         raise FileRejected(f"expected records in {where}, found none")

@@ -24,9 +24,7 @@ from .zip_archive import prepare_zip
 _BUFFER = 256 * 1024
 
 
-def prepare_file(
-    s3_client: Any, bucket: str, key: str, staging_prefix: str, spec: PrepareSpec
-) -> PreparedFile:
+def prepare_file(s3_client: Any, bucket: str, key: str, staging_prefix: str, spec: PrepareSpec) -> PreparedFile:
     """Make ``s3://bucket/key`` loadable by COPY, validating it cheaply first; stream, never slurp.
 
     Steps: sniff the container by magic number (not the name); zip → every data member staged as

@@ -129,9 +129,7 @@ class _GuardedReader(io.RawIOBase):
         try:
             data = self._stream.read(len(buffer))
         except _CORRUPT as exc:
-            raise FileRejected(
-                f"expected valid {self._container} data, found a corrupt stream: {exc}"
-            ) from exc
+            raise FileRejected(f"expected valid {self._container} data, found a corrupt stream: {exc}") from exc
         buffer[: len(data)] = data
         return len(data)
 

@@ -28,12 +28,7 @@ def data_members(archive: zipfile.ZipFile) -> list[zipfile.ZipInfo]:
     members = []
     for info in archive.infolist():
         base = posixpath.basename(info.filename)
-        if (
-            info.is_dir()
-            or info.filename.startswith("__MACOSX/")
-            or base in _JUNK_NAMES
-            or base.startswith("._")
-        ):
+        if info.is_dir() or info.filename.startswith("__MACOSX/") or base in _JUNK_NAMES or base.startswith("._"):
             continue
         members.append(info)
     return members
@@ -86,9 +81,7 @@ def prepare_zip(
             return _stage_members(archive, s3_client, bucket, root, spec)
 
 
-def _stage_members(
-    archive: zipfile.ZipFile, s3_client: Any, bucket: str, root: str, spec: PrepareSpec
-) -> PreparedFile:
+def _stage_members(archive: zipfile.ZipFile, s3_client: Any, bucket: str, root: str, spec: PrepareSpec) -> PreparedFile:
     members = data_members(archive)
     names = [info.filename for info in members]
     if not members:
@@ -112,9 +105,7 @@ def _stage_members(
             written.append(key)
         headers = {tuple(n.casefold() for n in c.header) for c in contents if c.header is not None}
         if len(headers) > 1:
-            found = "; ".join(
-                f"{n} [{', '.join(c.header or ())}]" for n, c in zip(names, contents, strict=True)
-            )
+            found = "; ".join(f"{n} [{', '.join(c.header or ())}]" for n, c in zip(names, contents, strict=True))
             raise FileRejected(f"expected zip members with the same header, found {found}")
         described = "; ".join(f"{n}: {c.describe()}" for n, c in zip(names, contents, strict=True))
         header = contents[0].header

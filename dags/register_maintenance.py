@@ -1,0 +1,7 @@
+"""Airflow DAGs that keep the file register honest: ``reap_expired_claims`` and ``reconcile_landing``."""
+
+from redshift_ingest.config import default_file_types, default_settings
+from redshift_ingest.maintenance import build_reaper_dag, build_reconcile_dag
+
+reap_expired_claims = build_reaper_dag(default_settings(), default_file_types())
+reconcile_landing = build_reconcile_dag(default_settings(), default_file_types())

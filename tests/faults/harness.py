@@ -1,0 +1,96 @@
+"""Fault injection for the ingest DAGs: run a DAG in its own process, kill it (SIGKILL) when the
+register shows a given step boundary, drop its warehouse connection, or take S3 away; then recover
+the way production does (Airflow retries, the reaper, the next run) and check the invariants.
+
+The process that runs ``dag.test()`` is the worker: killing it is what a dead MWAA worker does to
+a task (no failure callback runs).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+RUNNER = """
+import json, sys
+from redshift_ingest.config import FileType, default_file_types, default_settings
+from redshift_ingest.dag_factory import build_dag
+spec = json.loads(sys.argv[1])
+base = next(ft for ft in default_file_types() if ft.name == spec["name"])
+ft = FileType.model_validate({**base.model_dump(), **spec["changes"]})
+build_dag(ft, default_settings()).test()
+"""
+
+
+def file_type_spec(name: str, table: str, **changes) -> dict:
+    """A variant of a shipped file type that loads into its own ``table`` (one file per table, so
+    the table's row count is that file's rows)."""
+    base_ddl = {
+        "seattle_weather": "ddl/seattle_weather.sql",
+        "languages": "ddl/languages.sql",
+        "tickit_event": "ddl/tickit_event.sql",
+    }[name]
+    return {"name": name, "changes": {"target": {"table": table, "ddl": base_ddl}, "retry_delay_seconds": 1, **changes}}
+
+
+def start_dag(spec: dict) -> subprocess.Popen:
+    """Run the DAG of ``spec`` with ``dag.test()`` in a new process group (the worker)."""
+    return subprocess.Popen(
+        [sys.executable, "-c", RUNNER, json.dumps(spec)],
+        cwd=REPO,
+        env=os.environ.copy(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def kill(proc: subprocess.Popen) -> None:
+    """SIGKILL the worker and everything it started."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+@dataclass
+class Outcome:
+    """Where the kill landed: ``killed`` False when the run finished before the boundary was seen."""
+
+    killed: bool
+    seen: str
+
+
+def kill_when(proc: subprocess.Popen, condition: Callable[[], str | None], timeout: float = 120) -> Outcome:
+    """Poll ``condition`` (returns a description once the boundary is reached) and SIGKILL then."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        seen = condition()
+        if seen:
+            kill(proc)
+            return Outcome(True, seen)
+        if proc.poll() is not None:
+            return Outcome(False, "the run finished first")
+        time.sleep(0.02)
+    kill(proc)
+    raise TimeoutError("the boundary was never reached")
+
+
+def run_dag(spec: dict, run_conf: dict | None = None, timeout: float = 300) -> int:
+    """Run the DAG to its end in a worker process; returns its exit status."""
+    proc = start_dag(spec)
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill(proc)
+        raise
