@@ -8,6 +8,7 @@ a task (no failure callback runs).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -56,10 +57,8 @@ def start_dag(spec: dict) -> subprocess.Popen:
 
 def kill(proc: subprocess.Popen) -> None:
     """SIGKILL the worker and everything it started."""
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
     proc.wait()
 
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import psycopg2
 import pytest
 
+from faults.harness import file_type_spec, kill_when, run_dag, start_dag
 from redshift_ingest import register
 from redshift_ingest.reaper import reap_expired_claims
 from redshift_ingest.register import S3Object
-from faults.harness import file_type_spec, kill_when, run_dag, start_dag
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 BUCKET = "example-landing-bucket"
