@@ -103,6 +103,8 @@ class S3Server(Service):
     def start(self) -> S3Server:
         from moto.server import ThreadedMotoServer
 
+        # werkzeug logs every request at INFO; keep the output of tests and the demo readable.
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         log.info("moto S3 server at %s", self.endpoint_url)

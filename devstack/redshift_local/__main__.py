@@ -30,12 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not args.postgres_dsn:
         parser.error("--postgres-dsn or REDSHIFT_LOCAL_POSTGRES_DSN is required")
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    server = RedshiftLocal(
-        args.postgres_dsn, host=args.host, port=args.port, s3_endpoint_url=args.s3_endpoint_url
-    )
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    server = RedshiftLocal(args.postgres_dsn, host=args.host, port=args.port, s3_endpoint_url=args.s3_endpoint_url)
     server.start()
     print(f"redshift_local listening on {args.host}:{server.port}", flush=True)
 

@@ -173,7 +173,7 @@ def _cut_bytes(text: str, limit: int) -> str:
     return text.encode("utf-8")[:limit].decode("utf-8", "ignore")
 
 
-def make_converter(column: Column, spec: CopySpec) -> Converter:  # noqa: C901 - one branch per type family
+def make_converter(column: Column, spec: CopySpec) -> Converter:
     """Build the converter for ``column`` under the options of ``spec``. See the module docstring."""
     rules = _Rules(
         spec.empty_as_null,
@@ -189,9 +189,7 @@ def make_converter(column: Column, spec: CopySpec) -> Converter:  # noqa: C901 -
     def convert(value: str | None) -> str | None:
         if value is not None:
             if is_char:
-                if (value == "" and rules.empty_as_null) or (
-                    rules.blanks_as_null and value and not value.strip(" ")
-                ):
+                if (value == "" and rules.empty_as_null) or (rules.blanks_as_null and value and not value.strip(" ")):
                     value = None
             elif not value.strip():
                 value = None
@@ -222,9 +220,7 @@ def make_converter(column: Column, spec: CopySpec) -> Converter:  # noqa: C901 -
         def typed(value: str) -> str:
             text = value.strip()
             if not _DECIMAL_RE.fullmatch(text):
-                char, pos = _first_invalid(
-                    text, lambda i, c: c.isdigit() or c == "." or (i == 0 and c in "+-")
-                )
+                char, pos = _first_invalid(text, lambda i, c: c.isdigit() or c == "." or (i == 0 and c in "+-"))
                 raise FieldError(1207, f"Invalid digit, Value '{char}', Pos {pos}, Type: Decimal", pos)
             number = Decimal(text)
             if precision is None:
@@ -312,9 +308,7 @@ def make_converter(column: Column, spec: CopySpec) -> Converter:  # noqa: C901 -
                         f"Bad UTF8 hex sequence: {_hex(value)} (error 3)",
                     )
                 if rules.accept_inv_chars is None and "\x00" in value:
-                    raise FieldError(
-                        1220, "String contains invalid or unsupported UTF8 codepoints: NUL (0x00)"
-                    )
+                    raise FieldError(1220, "String contains invalid or unsupported UTF8 codepoints: NUL (0x00)")
                 if rules.accept_inv_chars is not None:
                     repl = rules.accept_inv_chars
                     value = _INVALID_UTF8.sub(repl, value)

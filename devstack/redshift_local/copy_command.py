@@ -16,7 +16,7 @@ class CopySyntaxError(ValueError):
     """The COPY statement is malformed (SQLSTATE 42601)."""
 
 
-class UnsupportedCopyOption(ValueError):  # noqa: N818 - reads better at the raise site
+class UnsupportedCopyOption(ValueError):
     """The COPY statement uses a Redshift option the stand-in does not implement (SQLSTATE 0A000)."""
 
 
@@ -183,7 +183,7 @@ def parse_copy(sql: str) -> CopySpec:
     return spec
 
 
-def _parse_options(cur: _Cursor, spec: CopySpec) -> None:  # noqa: C901 - one branch per option
+def _parse_options(cur: _Cursor, spec: CopySpec) -> None:
     while cur.peek() is not None:
         token = cur.take()
         if token.kind == "op" and token.text == ";":
@@ -233,11 +233,7 @@ def _parse_options(cur: _Cursor, spec: CopySpec) -> None:  # noqa: C901 - one br
             spec.max_error = cur.integer("MAXERROR")
         elif word in _NO_OP_WITH_VALUE:
             value = cur.peek()
-            if (
-                value is not None
-                and value.kind == "word"
-                and value.upper in ("ON", "OFF", "TRUE", "FALSE", "PRESET")
-            ):
+            if value is not None and value.kind == "word" and value.upper in ("ON", "OFF", "TRUE", "FALSE", "PRESET"):
                 cur.take()
             spec.no_op_options.append(word)
         else:
@@ -256,12 +252,8 @@ def _set_format(cur: _Cursor, spec: CopySpec, word: str) -> None:
             value = cur.string("JSON")
             spec.json_paths = value if value.lower().startswith("s3://") else value.lower().strip()
             if spec.json_paths not in ("auto", "auto ignorecase") and not value.lower().startswith("s3://"):
-                raise UnsupportedCopyOption(
-                    f"JSON {value!r} is not supported (use 'auto', 'auto ignorecase' or s3://)"
-                )
+                raise UnsupportedCopyOption(f"JSON {value!r} is not supported (use 'auto', 'auto ignorecase' or s3://)")
         else:
             spec.json_paths = "auto"  # FORMAT JSON without an argument means 'auto'
     else:
-        raise UnsupportedCopyOption(
-            f"COPY option FORMAT {word} is not supported by the local Redshift stand-in"
-        )
+        raise UnsupportedCopyOption(f"COPY option FORMAT {word} is not supported by the local Redshift stand-in")

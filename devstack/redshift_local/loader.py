@@ -52,7 +52,7 @@ class LoadFailure(Exception):
         self.code = code
 
 
-class ClientGone(Exception):  # noqa: N818
+class ClientGone(Exception):
     """The client disconnected while the proxy was loading for it."""
 
 
@@ -152,14 +152,10 @@ class S3Copy:
         targets = []
         for name in self.spec.columns:
             if name not in by_name:
-                raise LoadFailure(
-                    f'column "{name}" of relation "{self.spec.table_name}" does not exist', "42703"
-                )
+                raise LoadFailure(f'column "{name}" of relation "{self.spec.table_name}" does not exist', "42703")
             column = by_name[name]
             if column.identity and not self.spec.explicit_ids:
-                raise LoadFailure(
-                    f"Cannot set an IDENTITY column to a value (column '{name}'); use EXPLICIT_IDS"
-                )
+                raise LoadFailure(f"Cannot set an IDENTITY column to a value (column '{name}'); use EXPLICIT_IDS")
             targets.append(column)
         return targets
 
@@ -191,9 +187,7 @@ class S3Copy:
             return json_records(stream, self.spec, names, paths)
         return text_records(stream, self.spec, len(targets))
 
-    def _reject(
-        self, obj: S3Object, record: Record, column: Column | None, error: tuple[int, str, int], raw: str
-    ):
+    def _reject(self, obj: S3Object, record: Record, column: Column | None, error: tuple[int, str, int], raw: str):
         code, reason, position = error
         self.errors.append(
             LoadErrorRow(
@@ -222,9 +216,7 @@ class S3Copy:
 
         backend = self.session.backend
         backend.send(
-            protocol.query(
-                f"COPY {self.spec.table} ({column_list}) FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')"
-            )
+            protocol.query(f"COPY {self.spec.table} ({column_list}) FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')")
         )
         kind, payload = backend.read_message()
         if kind != b"G":  # the backend refused the COPY (privileges, ...)
@@ -291,9 +283,7 @@ class S3Copy:
             self._finish(outcome, "aborted")
             return outcome
         table = self.spec.table_name
-        outcome.notices.append(
-            f"Load into table '{table}' completed, {outcome.loaded} record(s) loaded successfully."
-        )
+        outcome.notices.append(f"Load into table '{table}' completed, {outcome.loaded} record(s) loaded successfully.")
         if outcome.rejected:
             outcome.notices.append(
                 f"Load into table '{table}' completed, {outcome.rejected} record(s) could not be loaded.  "
@@ -302,9 +292,7 @@ class S3Copy:
         self._finish(outcome, "completed")
         return outcome
 
-    def _convert(
-        self, obj: S3Object, record: Record, targets: list[Column], converters
-    ) -> list[str | None] | None:
+    def _convert(self, obj: S3Object, record: Record, targets: list[Column], converters) -> list[str | None] | None:
         if record.error is not None:
             self._reject(obj, record, None, record.error, "")
             return None

@@ -5,6 +5,7 @@ Reference: PostgreSQL documentation, chapter "Frontend/Backend Protocol" (messag
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 
@@ -83,10 +84,8 @@ class MessageSocket:
             raise ConnectionClosed(str(exc)) from exc
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.sock.close()
-        except OSError:  # pragma: no cover - closing a broken socket
-            pass
 
 
 def message(kind: bytes, payload: bytes = b"") -> bytes:
@@ -132,9 +131,7 @@ def _fields(severity: str, code: str, text: str, detail: str | None, hint: str |
     return b"".join(parts) + b"\x00"
 
 
-def error_response(
-    text: str, code: str = "XX000", detail: str | None = None, hint: str | None = None
-) -> bytes:
+def error_response(text: str, code: str = "XX000", detail: str | None = None, hint: str | None = None) -> bytes:
     """An ``ErrorResponse`` (severity ERROR) with SQLSTATE ``code``."""
     return message(b"E", _fields("ERROR", code, text, detail, hint))
 

@@ -134,9 +134,7 @@ def csv_records(stream: io.BufferedIOBase, spec: CopySpec, ncols: int) -> Iterat
     """Records of a CSV file (CSV [QUOTE [AS] 'c'], DELIMITER, IGNOREHEADER, NULL AS)."""
     lines = iter_text_lines(stream)
     counter = _CountingLines(lines, _skip_header(lines, spec.ignore_header))
-    reader = csv.reader(
-        counter, delimiter=spec.field_delimiter, quotechar=spec.quote, doublequote=True, strict=False
-    )
+    reader = csv.reader(counter, delimiter=spec.field_delimiter, quotechar=spec.quote, doublequote=True, strict=False)
     null_as = spec.null_as
     while True:
         start = counter.line_number + 1
@@ -204,9 +202,8 @@ def _json_value(value: Any) -> str | None:
 
 def _lookup(document: Any, path: list[str | int]) -> Any:
     for part in path:
-        if isinstance(part, int) and isinstance(document, list) and part < len(document):
-            document = document[part]
-        elif isinstance(part, str) and isinstance(document, dict) and part in document:
+        in_list = isinstance(part, int) and isinstance(document, list) and part < len(document)
+        if in_list or (isinstance(part, str) and isinstance(document, dict) and part in document):
             document = document[part]
         else:
             return None
@@ -248,9 +245,7 @@ def json_records(
         if paths is not None:
             yield Record(line_end, raw, values=[_json_value(_lookup(document, p)) for p in paths])
         elif not isinstance(document, dict):
-            yield Record(
-                line_end, raw, error=(1216, "Invalid JSONPath format: top-level value is not an object", 0)
-            )
+            yield Record(line_end, raw, error=(1216, "Invalid JSONPath format: top-level value is not an object", 0))
         else:
             if ignore_case:
                 document = {str(k).lower(): v for k, v in document.items()}

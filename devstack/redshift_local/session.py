@@ -36,9 +36,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_MAYBE_INTERESTING = re.compile(
-    r"\bcopy\b.*\bfrom\b\s*'s3://|\bcreate\b.*\btable\b", re.IGNORECASE | re.DOTALL
-)
+_MAYBE_INTERESTING = re.compile(r"\bcopy\b.*\bfrom\b\s*'s3://|\bcreate\b.*\btable\b", re.IGNORECASE | re.DOTALL)
 _FLUSH_AT = 64 * 1024
 
 
@@ -159,11 +157,7 @@ class ClientSession:
         if all(kind == "sql" for kind, _ in plan):
             return False
         self._drain()
-        implicit = (
-            len(plan) > 1
-            and self.tx_status == b"I"
-            and not any(is_transaction_control(s) for s in statements)
-        )
+        implicit = len(plan) > 1 and self.tx_status == b"I" and not any(is_transaction_control(s) for s in statements)
         if implicit:
             self.internal("BEGIN")
         ok = True

@@ -122,9 +122,7 @@ def read_manifest(client: Any, url: str) -> list[S3Object]:
             if not _is_missing(exc):
                 raise SourceError(f"S3ServiceException: {exc}") from exc
             if entry.get("mandatory", False):
-                raise SourceError(
-                    f"Manifest file entry '{entry_url}' is mandatory but does not exist"
-                ) from exc
+                raise SourceError(f"Manifest file entry '{entry_url}' is mandatory but does not exist") from exc
             log.info("manifest entry %s is not mandatory and does not exist: skipped", entry_url)
             continue
         objects.append(S3Object(bucket, key, head["ContentLength"]))

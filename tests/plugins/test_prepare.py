@@ -81,9 +81,7 @@ def expect_rejected(s3, bucket, data, spec, match: str, key: str | None = None) 
 # --- zip ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "name", ["table.csv.zip", "chunk1.csv.zip", "doublequote.csv.zip", "implicit-zip-named.csv"]
-)
+@pytest.mark.parametrize("name", ["table.csv.zip", "chunk1.csv.zip", "doublequote.csv.zip", "implicit-zip-named.csv"])
 def test_zip_single_member_is_staged_as_gzip_with_the_member_bytes(s3, bucket, name):
     path = DATA / "zip" / name
     with zipfile.ZipFile(path) as archive:
@@ -111,9 +109,7 @@ def test_zip_named_csv_is_recognised_by_magic_number(s3, bucket):
 
 
 def test_zip_several_members_single_mode_is_rejected_naming_them(s3, bucket):
-    data = zip_bytes(
-        {"a.csv": (CSVKIT / "dummy.csv").read_bytes(), "b.csv": (CSVKIT / "dummy3.csv").read_bytes()}
-    )
+    data = zip_bytes({"a.csv": (CSVKIT / "dummy.csv").read_bytes(), "b.csv": (CSVKIT / "dummy3.csv").read_bytes()})
     message = expect_rejected(s3, bucket, data, CSV1, "one member, found 2 members", "landing/two.zip")
     assert "a.csv, b.csv" in message
 
@@ -157,9 +153,7 @@ def test_zip_members_with_different_headers_are_rejected_and_nothing_stays_stage
         }
     )
     spec = PrepareSpec("csv", header_lines=1, zip_members="manifest")
-    expect_rejected(
-        s3, bucket, data, spec, r"same header, found a.csv \[a, b, c\]; b.csv \[b, c, a\]", "landing/x.zip"
-    )
+    expect_rejected(s3, bucket, data, spec, r"same header, found a.csv \[a, b, c\]; b.csv \[b, c, a\]", "landing/x.zip")
 
 
 def test_zip_member_problem_names_the_member(s3, bucket):
@@ -189,9 +183,7 @@ def test_zip_member_json_array_becomes_ndjson(s3, bucket):
     ids=["empty-zip", "directories-only", "truncated", "nested-zip", "duplicate-names"],
 )
 def test_unusable_zip_archives_are_rejected(s3, bucket, data, match):
-    expect_rejected(
-        s3, bucket, data, PrepareSpec("csv", header_lines=1, zip_members="manifest"), match, "landing/z"
-    )
+    expect_rejected(s3, bucket, data, PrepareSpec("csv", header_lines=1, zip_members="manifest"), match, "landing/z")
 
 
 # --- JSON --------------------------------------------------------------------------------------
@@ -321,9 +313,7 @@ def test_gzip_csv_passes_through_with_its_compression(s3, bucket):
     ("name", "compression"), [("dummy.csv.bz2", "bzip2"), ("dummy.csv.gz", "gzip"), ("dummy.csv", None)]
 )
 def test_compressed_csv_passes_through(s3, bucket, name, compression):
-    prepared = run(
-        s3, bucket, CSVKIT / name, PrepareSpec("csv", header_lines=1, expected_columns=("a", "b", "c"))
-    )
+    prepared = run(s3, bucket, CSVKIT / name, PrepareSpec("csv", header_lines=1, expected_columns=("a", "b", "c")))
     assert (prepared.compression, prepared.staged_keys, prepared.header) == (compression, (), ("a", "b", "c"))
     assert prepared.copy_from == f"s3://{bucket}/landing/{name}"
 
@@ -389,9 +379,7 @@ def test_header_with_quoted_newlines_is_parsed_as_one_record(s3, bucket):
 
 def test_header_check_strips_quotes_whitespace_and_bom(s3, bucket):
     data = b'\xef\xbb\xbf "Foo" ,BAR\t,baz\r\n1,2,3\r\n'
-    prepared = run(
-        s3, bucket, data, PrepareSpec("csv", header_lines=1, expected_columns=("foo", "bar", "BAZ"))
-    )
+    prepared = run(s3, bucket, data, PrepareSpec("csv", header_lines=1, expected_columns=("foo", "bar", "BAZ")))
     assert prepared.header == ("Foo", "BAR", "baz")
     assert staged_bytes(s3, bucket, prepared) == data[3:]
 
@@ -430,9 +418,7 @@ def test_utf8_without_bom_passes_through(s3, bucket):
 
 def test_utf8_bom_is_stripped(s3, bucket):
     path = CSVKIT / "test_utf8_bom.csv"
-    prepared = run(
-        s3, bucket, path, PrepareSpec("csv", header_lines=1, expected_columns=("foo", "bar", "baz"))
-    )
+    prepared = run(s3, bucket, path, PrepareSpec("csv", header_lines=1, expected_columns=("foo", "bar", "baz")))
     assert prepared.detected == "csv (utf-8 BOM stripped) -> gzip"
     assert staged_bytes(s3, bucket, prepared) == path.read_bytes()[3:]
 
@@ -453,9 +439,7 @@ def test_utf16_is_reencoded_to_utf8(s3, bucket, name, codec):
 
 @pytest.mark.parametrize("encoding", ["latin-1", "cp1252"])
 def test_declared_legacy_encoding_is_reencoded(s3, bucket, encoding):
-    prepared = run(
-        s3, bucket, CSVKIT / "test_latin1.csv", PrepareSpec("csv", header_lines=1, encoding=encoding)
-    )
+    prepared = run(s3, bucket, CSVKIT / "test_latin1.csv", PrepareSpec("csv", header_lines=1, encoding=encoding))
     assert prepared.detected == f"csv ({encoding} -> utf-8) -> gzip"
     assert staged_bytes(s3, bucket, prepared).decode("utf-8") == "a,b,c\n1,2,3\n4,5,©"
 
@@ -469,9 +453,7 @@ def test_invalid_utf8_fails_naming_offset_line_and_byte(s3, bucket):
 
 
 def test_invalid_utf8_replaced_with_question_marks_like_acceptinvchars(s3, bucket):
-    prepared = run(
-        s3, bucket, CSVKIT / "test_latin1.csv", PrepareSpec("csv", header_lines=1, invalid_chars="replace")
-    )
+    prepared = run(s3, bucket, CSVKIT / "test_latin1.csv", PrepareSpec("csv", header_lines=1, invalid_chars="replace"))
     assert prepared.detected == "csv (invalid bytes -> '?') -> gzip"
     assert staged_bytes(s3, bucket, prepared) == b"a,b,c\n1,2,3\n4,5,?"
 
@@ -479,9 +461,7 @@ def test_invalid_utf8_replaced_with_question_marks_like_acceptinvchars(s3, bucke
 def test_invalid_utf8_far_into_a_gzip_file_restarts_into_staging(s3, bucket):
     rows = b"".join(b"%d,caf\xc3\xa9\n" % i for i in range(200_000))  # ~2.4 MB, valid UTF-8
     data = gzip.compress(b"id,name\n" + rows + b"9,caf\xe9\n" + rows)
-    prepared = run(
-        s3, bucket, data, PrepareSpec("csv", header_lines=1, invalid_chars="replace"), "landing/big.csv.gz"
-    )
+    prepared = run(s3, bucket, data, PrepareSpec("csv", header_lines=1, invalid_chars="replace"), "landing/big.csv.gz")
     assert prepared.detected == "gzip csv (invalid bytes -> '?') -> gzip"
     assert staged_bytes(s3, bucket, prepared) == b"id,name\n" + rows + b"9,caf?\n" + rows
 

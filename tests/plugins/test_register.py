@@ -102,10 +102,7 @@ def test_claim_all_takes_oldest_first_and_one_run_one_file(warehouse, settings):
 
 
 def test_nothing_to_claim(warehouse, settings):
-    assert (
-        register.claim_file(warehouse, settings, file_type="tweets", selection="all", dag_id="d", run_id="r")
-        is None
-    )
+    assert register.claim_file(warehouse, settings, file_type="tweets", selection="all", dag_id="d", run_id="r") is None
 
 
 def test_guarded_transitions(warehouse, settings):
@@ -127,9 +124,7 @@ def test_guarded_transitions(warehouse, settings):
 def test_record_load_only_once(warehouse, settings):
     o = obj("landing/weather/once.csv")
     register.register_object(warehouse, settings, o, "seattle_weather", "test")
-    register.claim_file(
-        warehouse, settings, file_type="seattle_weather", selection="all", dag_id="d", run_id="r1"
-    )
+    register.claim_file(warehouse, settings, file_type="seattle_weather", selection="all", dag_id="d", run_id="r1")
     with warehouse.cursor() as cur:
         counts = {"copy_query_id": 1, "rows_loaded": 5, "rows_rejected": 0, "first_error": None}
         assert register.record_load(cur, settings, o.file_id, **counts) is True
@@ -141,9 +136,7 @@ def test_record_load_only_once(warehouse, settings):
 def test_rerun_by_file_id_and_replay_keep_history(warehouse, settings):
     o = obj("landing/weather/replay.csv")
     register.register_object(warehouse, settings, o, "seattle_weather", "test")
-    register.claim_file(
-        warehouse, settings, file_type="seattle_weather", selection="all", dag_id="d", run_id="r1"
-    )
+    register.claim_file(warehouse, settings, file_type="seattle_weather", selection="all", dag_id="d", run_id="r1")
     register.mark_failed(warehouse, settings, o.file_id, "r1", "first failure")
     # A rerun by file_id claims a FAILED file directly.
     rerun = register.claim_file(
@@ -179,9 +172,7 @@ def test_rerun_by_file_id_and_replay_keep_history(warehouse, settings):
 def test_rerun_of_a_done_file_is_refused(warehouse, settings):
     o = obj("landing/weather/done.csv")
     register.register_object(warehouse, settings, o, "seattle_weather", "test")
-    register.claim_file(
-        warehouse, settings, file_type="seattle_weather", selection="all", dag_id="d", run_id="r1"
-    )
+    register.claim_file(warehouse, settings, file_type="seattle_weather", selection="all", dag_id="d", run_id="r1")
     with warehouse.cursor() as cur:
         register.record_load(
             cur, settings, o.file_id, copy_query_id=1, rows_loaded=1, rows_rejected=0, first_error=None

@@ -77,9 +77,9 @@ def test_comma_delimited_without_csv_fails_as_documented(category, s3, bucket):
     with category.cursor() as cur, pytest.raises(psycopg2.errors.InternalError_) as info:
         cur.execute(f"copy category from '{url}' iam_role default delimiter ','")
     assert str(info.value).startswith("Load into table 'category' failed.  Check 'stl_load_errors'")
-    assert _rows(
-        category, "select trim(err_reason) from stl_load_errors where query = pg_last_copy_id()"
-    ) == [("Extra column(s) found",)]
+    assert _rows(category, "select trim(err_reason) from stl_load_errors where query = pg_last_copy_id()") == [
+        ("Extra column(s) found",)
+    ]
     assert _rows(category) == []
 
 
@@ -107,9 +107,9 @@ def test_json_auto_is_case_sensitive(category, s3, bucket):
     url = put(s3, bucket, "upper.json", '{"CatID": 1, "catgroup": "Sports"}')
     with category.cursor() as cur, pytest.raises(psycopg2.errors.InternalError_):
         cur.execute(f"copy category from '{url}' iam_role default json 'auto'")
-    assert _rows(
-        category, "select trim(err_reason) from stl_load_errors where query = pg_last_copy_id()"
-    ) == [("Missing data for not-null field",)]
+    assert _rows(category, "select trim(err_reason) from stl_load_errors where query = pg_last_copy_id()") == [
+        ("Missing data for not-null field",)
+    ]
 
 
 def test_load_from_json_with_jsonpaths(category, s3, bucket):
@@ -156,7 +156,8 @@ def test_load_venue_with_default_values(connect, s3, bucket):
 
 def test_escape_option_keeps_embedded_newlines(connect, s3, bucket):
     # nlTest2.txt of "Preparing files for COPY with the ESCAPE option" (sed output of nlTest1.txt).
-    data = "<xml start>\\\n<newline characters provide>\\\n<line breaks at the end of each>\\\n<line in content>\\\n</xml>|1000\n<xml>\\\n</xml>|2000\n"
+    lines = ["<xml start>", "<newline characters provide>", "<line breaks at the end of each>", "<line in content>"]
+    data = "\\\n".join([*lines, "</xml>|1000\n<xml>", "</xml>|2000\n"])
     url = put(s3, bucket, "data/nlTest2.txt", data)
     conn = connect()
     with conn.cursor() as cur:
@@ -165,7 +166,7 @@ def test_escape_option_keeps_embedded_newlines(connect, s3, bucket):
         cur.execute("select * from t2_escape order by 2")
         assert cur.fetchall() == [
             (
-                "<xml start>\n<newline characters provide>\n<line breaks at the end of each>\n<line in content>\n</xml>",
+                "\n".join([*lines, "</xml>"]),
                 1000,
             ),
             ("<xml>\n</xml>", 2000),

@@ -86,11 +86,8 @@ def test_several_statements_in_one_query(connect, s3, bucket, table_name):
         )
         assert cur.fetchone() == (3,)  # psycopg2 keeps the last result
         # Stops at the first error and rolls back the implicit transaction, like PostgreSQL.
-        with pytest.raises(psycopg2.errors.InternalError_):
+        with pytest.raises(psycopg2.errors.InternalError_, match="does not exist"):
             cur.execute(
-                f"insert into {table_name} values (4); copy {table_name} from '{url}' iam_role default maxerror 0"
-                f" null as 'x' ignoreheader 0 dateformat 'auto' timeformat 'auto' csv quote '|'; select 1"
-            ) if False else cur.execute(
                 f"insert into {table_name} values (4); copy {table_name} from 's3://{bucket}/nope' iam_role default;"
             )
         cur.execute(f"select count(*) from {table_name}")
@@ -133,7 +130,7 @@ def test_two_clients_copy_concurrently(redshift_local, s3, bucket, table_name):
     conn.close()
 
 
-def _raw_startup(port: int) -> socket.socket:
+def _raw_startup(port: int, with_messages: bool = False):
     sock = socket.create_connection(("127.0.0.1", port))
     sock.sendall(struct.pack("!II", 8, 80877103))  # SSLRequest
     assert sock.recv(1) == b"N"
@@ -141,8 +138,8 @@ def _raw_startup(port: int) -> socket.socket:
     assert sock.recv(1) == b"N"
     params = b"user\x00postgres\x00database\x00postgres\x00\x00"
     sock.sendall(struct.pack("!II", 8 + len(params), 196608) + params)
-    _read_until(sock, b"Z")
-    return sock
+    messages = _read_until(sock, b"Z")
+    return (sock, messages) if with_messages else sock
 
 
 def _read_until(sock: socket.socket, kind: bytes) -> list[tuple[bytes, bytes]]:
@@ -202,13 +199,22 @@ def test_client_disconnect_mid_copy_leaves_nothing(redshift_local, s3, bucket, t
     setup.close()
 
 
-def test_cancel_request_is_forwarded(connect):
-    conn = connect()
-    timer = threading.Timer(0.5, conn.cancel)
-    timer.start()
-    with conn.cursor() as cur, pytest.raises(psycopg2.errors.QueryCanceled):
-        cur.execute("select pg_sleep(10)")
-    timer.join()
+def test_cancel_request_is_forwarded(redshift_local):
+    # Raw sockets: psycopg2's conn.cancel() holds the GIL while it waits, which would block the
+    # in-process stand-in (a test artefact; out of process it is fine).
+    sock, startup = _raw_startup(redshift_local.port, with_messages=True)
+    key_data = next(payload for kind, payload in startup if kind == b"K")
+    try:
+        sock.sendall(_msg(b"Q", b"select pg_sleep(30)\x00"))
+        threading.Event().wait(0.5)
+        with socket.create_connection(("127.0.0.1", redshift_local.port)) as cancel:
+            cancel.sendall(struct.pack("!II", 16, 80877102) + key_data)
+            assert cancel.recv(1) == b""  # closed once forwarded
+        messages = _read_until(sock, b"Z")
+        error = next(payload for kind, payload in messages if kind == b"E")
+        assert b"C57014" in error  # query_canceled
+    finally:
+        sock.close()
 
 
 def test_standalone_instance_context_manager(postgres, s3_server):
