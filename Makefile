@@ -89,3 +89,30 @@ tools:
 	else \
 		echo "run as root, or: sudo apt-get install -y docker-compose (or install the Docker Compose v2 plugin)"; exit 1; \
 	fi
+
+# --- The real Airflow UI on the embedded stack, and the browser test of reruns from the UI -------------
+.PHONY: airflow browser test-ui
+
+# Airflow 3.3.1 (api-server, scheduler, dag-processor, triggerer; LocalExecutor on the stack's PostgreSQL)
+# at http://localhost:8080, login admin/admin; Ctrl-C stops it. AIRFLOW_ARGS="--land-demo-files --port 8081".
+airflow: venv
+	$(BIN)/python -m devstack.airflow_local $(AIRFLOW_ARGS)
+
+# Headless Chromium from Debian for tests/ui (Playwright drives it; never `playwright install`).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@if [ -x "$(CHROMIUM)" ]; then \
+		echo "chromium already available: $(CHROMIUM)"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium; \
+	else \
+		echo "run as root, or: sudo apt-get install -y chromium (or set CHROMIUM=/path/to/chromium)"; exit 1; \
+	fi
+
+$(BIN)/.ui-installed: requirements-ui.txt $(BIN)/.installed
+	$(BIN)/uv pip install --python $(BIN)/python --constraint $(CONSTRAINTS) -r requirements-ui.txt
+	touch $@
+
+# Starts devstack.airflow_local itself; screenshots of each step in test-artifacts/ui/.
+test-ui: venv browser $(BIN)/.ui-installed
+	RUN_UI_TESTS=1 CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest tests/ui -q

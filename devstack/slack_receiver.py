@@ -7,6 +7,7 @@ incoming-webhook POSTs like Slack and logs (and spools) each payload.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import signal
 import threading
@@ -26,10 +27,8 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     with SlackReceiver(port=args.port, host=args.host, spool=args.spool) as receiver:
         logging.info("Slack webhook receiver listening on %s", receiver.url)
-        try:
+        with contextlib.suppress(KeyboardInterrupt):
             stopped.wait()
-        except KeyboardInterrupt:
-            pass
 
 
 if __name__ == "__main__":

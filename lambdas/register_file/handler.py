@@ -42,9 +42,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     objects = objects_from_event(event)
     conn = _warehouse()
     try:
-        results = register_objects(
-            conn, default_settings(), default_file_types(), objects, registered_by="lambda"
-        )
+        results = register_objects(conn, default_settings(), default_file_types(), objects, registered_by="lambda")
     except Exception:
         # A broken connection must not be reused by the next invocation.
         conn.close()

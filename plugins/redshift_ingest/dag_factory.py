@@ -77,8 +77,8 @@ def build_dag(file_type: FileType, settings: Settings) -> DAG:
         doc_md=doc_md(file_type, settings),
         params={
             "file_id": Param(
-                "",
-                type="string",
+                None,
+                type=["null", "string"],
                 title="file_id",
                 description="Reprocess this file (NEW or FAILED) instead of waiting for the next NEW one.",
             ),
@@ -89,7 +89,7 @@ def build_dag(file_type: FileType, settings: Settings) -> DAG:
             task_id="wait_for_new_file",
             conn_id=settings.warehouse_conn_id,
             sql=render_register("count_new_files.sql", settings),
-            parameters={"file_type": file_type.name, "file_id": "{{ params.file_id }}"},
+            parameters={"file_type": file_type.name, "file_id": "{{ params.file_id or '' }}"},
             mode="reschedule",
             poke_interval=file_type.sensor.poke_interval_seconds,
             timeout=file_type.sensor.timeout_seconds,

@@ -207,10 +207,11 @@ def claim_file(
         conn.rollback()
         raise
     assert row is not None
-    return _claimed(row)
+    return claimed_from_row(row)
 
 
-def _claimed(row: dict[str, Any]) -> ClaimedFile:
+def claimed_from_row(row: dict[str, Any]) -> ClaimedFile:
+    """The :class:`ClaimedFile` of a register row (as :func:`get_file` returns it)."""
     return ClaimedFile(
         file_id=row["file_id"],
         file_type=row["file_type"],
@@ -233,7 +234,7 @@ def _held_claim(cur, settings: Settings, file_type: str, dag_id: str, run_id: st
         return None
     _execute(cur, settings, "select_file.sql", {"file_id": row[0]})
     values = cur.fetchone()
-    return _claimed(dict(zip([d[0] for d in cur.description], values, strict=True)))
+    return claimed_from_row(dict(zip([d[0] for d in cur.description], values, strict=True)))
 
 
 def _rerun_candidate(cur, settings: Settings, file_type: str, file_id: str) -> str | None:
@@ -272,6 +273,33 @@ def require_claim(conn, settings: Settings, file_id: str, run_id: str) -> dict[s
     return row
 
 
+def failed_claim_of_run(conn, settings: Settings, file_type: str, run_id: str) -> str | None:
+    """The file_id this run claimed and failed, if any (a cleared ``claim_file`` resumes it)."""
+    with conn.cursor() as cur:
+        cur.execute(
+            f"SELECT file_id FROM {settings.register_table.quoted} "
+            "WHERE file_type = %(file_type)s AND status = 'FAILED' AND run_id = %(run_id)s "
+            "ORDER BY finished_at DESC",
+            {"file_type": file_type, "run_id": run_id},
+        )
+        row = cur.fetchone()
+    conn.rollback()
+    return row[0] if row else None
+
+
+def resume_failed_claim(conn, settings: Settings, file_id: str, run_id: str) -> bool:
+    """``FAILED`` -> ``IN_PROGRESS`` for the run that failed it (a cleared task); commits.
+
+    :returns: False when the file is not FAILED by ``run_id``.
+    """
+    lease_expires_at = datetime.now(UTC).replace(tzinfo=None) + settings.lease
+    with conn.cursor() as cur:
+        params = {"file_id": file_id, "run_id": run_id, "lease_expires_at": lease_expires_at}
+        updated = _execute(cur, settings, "resume_failed_claim.sql", params).rowcount
+    conn.commit()
+    return updated == 1
+
+
 def record_staged(conn, settings: Settings, file_id: str, staged_from: str | None) -> None:
     """Record what COPY will read when the prepare step staged the file; commits."""
     with conn.cursor() as cur:
@@ -279,12 +307,13 @@ def record_staged(conn, settings: Settings, file_id: str, staged_from: str | Non
     conn.commit()
 
 
-def record_load(cur, settings: Settings, file_id: str, **counts: Any) -> bool:
+def record_load(cur, settings: Settings, file_id: str, run_id: str, **counts: Any) -> bool:
     """In the COPY's transaction: record rows loaded/rejected, query id, first error.
 
-    :returns: False when the guard failed (already loaded, or the claim was lost): roll back then.
+    :returns: False when the guard failed (already loaded, or ``run_id`` no longer holds the claim):
+        roll back then, and the COPY with it.
     """
-    params = {"file_id": file_id, "error_report_key": None, **counts}
+    params = {"file_id": file_id, "run_id": run_id, "error_report_key": None, **counts}
     return _execute(cur, settings, "record_load.sql", params).rowcount == 1
 
 

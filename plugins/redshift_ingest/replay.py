@@ -48,6 +48,36 @@ def replay(conn, settings: Settings, file_id: str) -> dict[str, Any]:
     return after
 
 
+def hold_claim(conn, settings: Settings, file_id: str, run_id: str) -> dict[str, Any]:
+    """The first call of every step: this run must hold the file; renews its lease.
+
+    When a person clears a failed task in the UI, the file is ``FAILED`` by this very run (the
+    failure callback ran): the step takes it back, out of quarantine if it went there, and goes on.
+
+    A step of a run that already finished (cleared after success) gets the row as it is, and finds
+    its work done (the COPY sees ``loaded_at``, the archive finds the object moved).
+
+    :returns: the register row.
+    :raises AirflowFailException: the run does not hold the file (another run, the reaper, a replay
+        took it): not retried.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    row = register.get_file(conn, settings, file_id)
+    conn.rollback()
+    if row and row["status"] == register.FAILED and row["run_id"] == run_id:
+        if row["quarantine_key"]:
+            move_object(S3Hook(aws_conn_id=settings.aws_conn_id), row["bucket"], row["quarantine_key"], row["s3_key"])
+        if register.resume_failed_claim(conn, settings, file_id, run_id):
+            log.info("Resumed s3://%s/%s for run %s after its failed attempt", row["bucket"], row["s3_key"], run_id)
+    if row and row["status"] in (register.DONE, register.DONE_WITH_REJECTS) and row["run_id"] == run_id:
+        return row  # a step of a run that already finished: each step finds its work done
+    try:
+        return register.require_claim(conn, settings, file_id, run_id)
+    except register.ClaimLost as err:
+        raise AirflowFailException(str(err)) from err
+
+
 def main(argv: list[str] | None = None) -> int:
     from redshift_ingest.config import default_settings
     from redshift_ingest.hooks.warehouse import WarehouseHook

@@ -19,7 +19,7 @@ from redshift_ingest.notifications import FileAlert, send_alert
 from redshift_ingest.operators.copy_into_target import LoadRejected
 from redshift_ingest.prepare import FileRejected, PrepareSpec
 from redshift_ingest.prepare import prepare_file as prepare
-from redshift_ingest.replay import replay
+from redshift_ingest.replay import hold_claim, replay
 from redshift_ingest.s3_objects import ObjectMissing, move_object
 from redshift_ingest.sql import render
 
@@ -42,6 +42,11 @@ def claim_file(file_type: FileType, settings: Settings, context: dict[str, Any])
     file_id = (context["params"].get("file_id") or "").strip() or None
     conn = _warehouse(settings)
     try:
+        resumed = register.failed_claim_of_run(conn, settings, file_type.name, context["run_id"])
+        if resumed:  # a cleared claim_file of a run whose attempt failed: take that file back
+            row = hold_claim(conn, settings, resumed, context["run_id"])
+            log.info("Resumed the claim of %s for this run", row["s3_key"])
+            return register.claimed_from_row(row).to_xcom()
         if file_id:
             row = register.get_file(conn, settings, file_id)
             conn.rollback()
@@ -103,7 +108,18 @@ def prepare_file(
     claim = register.ClaimedFile.from_xcom(claimed)
     conn = _warehouse(settings)
     try:
-        register.require_claim(conn, settings, claim.file_id, context["run_id"])
+        row = hold_claim(conn, settings, claim.file_id, context["run_id"])
+        if row["loaded_at"] is not None:
+            # An earlier attempt's COPY committed (the run died after it): the COPY will be skipped,
+            # and the object may already be archived. Nothing to prepare.
+            log.info("%s is already loaded (COPY query %s): nothing to prepare", claim.url, row["copy_query_id"])
+            return {
+                "copy_from": claim.url,
+                "manifest": False,
+                "compression": None,
+                "staged_keys": [],
+                "detected": "already loaded",
+            }
         s3 = S3Hook(aws_conn_id=settings.aws_conn_id).get_conn()
         try:
             prepared = prepare(s3, claim.bucket, claim.key, settings.staging_prefix, prepare_spec(file_type))
@@ -163,7 +179,7 @@ def archive_file(
     claim = register.ClaimedFile.from_xcom(claimed)
     conn = _warehouse(settings)
     try:
-        row = register.require_claim(conn, settings, claim.file_id, context["run_id"])
+        row = hold_claim(conn, settings, claim.file_id, context["run_id"])
         if row["loaded_at"] is None:
             raise AirflowFailException(f"{claim.url} is not loaded: refusing to archive it")
         hook = S3Hook(aws_conn_id=settings.aws_conn_id)
@@ -191,7 +207,7 @@ def mark_done(file_type: FileType, settings: Settings, claimed: dict[str, Any], 
         row = register.get_file(conn, settings, claim.file_id)
         if row and row["status"] in (register.DONE, register.DONE_WITH_REJECTS) and row["run_id"] == context["run_id"]:
             return row["status"]  # a cleared mark_done of a finished run
-        register.require_claim(conn, settings, claim.file_id, context["run_id"])
+        hold_claim(conn, settings, claim.file_id, context["run_id"])
         status = register.mark_done(conn, settings, claim.file_id)
         if status is None:
             raise AirflowFailException(f"{claim.url} could not be marked done: it is not loaded")

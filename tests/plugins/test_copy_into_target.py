@@ -47,7 +47,11 @@ def count(warehouse, ft: FileType) -> int:
     return n
 
 
-WEATHER = b"date,precipitation,temp_max,temp_min,wind,weather\n2012-01-01,0.0,12.8,5.0,4.7,drizzle\n2012-01-02,10.9,10.6,2.8,4.5,rain\n"
+WEATHER = (
+    b"date,precipitation,temp_max,temp_min,wind,weather\n"
+    b"2012-01-01,0.0,12.8,5.0,4.7,drizzle\n"
+    b"2012-01-02,10.9,10.6,2.8,4.5,rain\n"
+)
 
 
 def test_counts_and_register_in_one_transaction(warehouse, settings, landing):

@@ -528,5 +528,5 @@ def test_staging_prefix_without_slash_and_missing_object(s3, bucket):
     ],
 )
 def test_inconsistent_spec_is_a_configuration_error(kwargs):
-    with pytest.raises(ValueError):  # noqa: PT011 - each case has its own message
+    with pytest.raises(ValueError):
         PrepareSpec(**kwargs)

@@ -41,7 +41,9 @@ def test_expired_claim_goes_back_to_new_with_history(warehouse, settings):
 def test_a_committed_load_survives_the_reaper(warehouse, settings):
     file_id = claimed(warehouse, settings, "landing/weather/loaded.csv")
     with warehouse.cursor() as cur:
-        register.record_load(cur, settings, file_id, copy_query_id=7, rows_loaded=3, rows_rejected=0, first_error=None)
+        register.record_load(
+            cur, settings, file_id, "r1", copy_query_id=7, rows_loaded=3, rows_rejected=0, first_error=None
+        )
     warehouse.commit()
     reap_expired_claims(warehouse, settings, now=LATER)
     again = register.claim_file(

@@ -127,8 +127,8 @@ def test_record_load_only_once(warehouse, settings):
     register.claim_file(warehouse, settings, file_type="seattle_weather", selection="all", dag_id="d", run_id="r1")
     with warehouse.cursor() as cur:
         counts = {"copy_query_id": 1, "rows_loaded": 5, "rows_rejected": 0, "first_error": None}
-        assert register.record_load(cur, settings, o.file_id, **counts) is True
-        assert register.record_load(cur, settings, o.file_id, **counts) is False
+        assert register.record_load(cur, settings, o.file_id, "r1", **counts) is True
+        assert register.record_load(cur, settings, o.file_id, "r1", **counts) is False
     warehouse.commit()
     assert register.mark_done(warehouse, settings, o.file_id) == "DONE"
 
@@ -175,7 +175,7 @@ def test_rerun_of_a_done_file_is_refused(warehouse, settings):
     register.claim_file(warehouse, settings, file_type="seattle_weather", selection="all", dag_id="d", run_id="r1")
     with warehouse.cursor() as cur:
         register.record_load(
-            cur, settings, o.file_id, copy_query_id=1, rows_loaded=1, rows_rejected=0, first_error=None
+            cur, settings, o.file_id, "r1", copy_query_id=1, rows_loaded=1, rows_rejected=0, first_error=None
         )
     warehouse.commit()
     register.mark_done(warehouse, settings, o.file_id)

@@ -8,4 +8,5 @@ SET loaded_at = getdate(),
     error_report_key = %(error_report_key)s
 WHERE file_id = %(file_id)s
   AND status = 'IN_PROGRESS'
+  AND run_id = %(run_id)s
   AND loaded_at IS NULL;

@@ -16,6 +16,7 @@ from redshift_ingest import register
 from redshift_ingest.config import FileType, Settings, default_settings
 from redshift_ingest.copy_sql import build_copy
 from redshift_ingest.hooks.warehouse import WarehouseHook
+from redshift_ingest.replay import hold_claim
 from redshift_ingest.sql import render
 
 if TYPE_CHECKING:
@@ -124,7 +125,7 @@ class CopyIntoTargetOperator(BaseOperator):
         hook = WarehouseHook(warehouse_conn_id=settings.warehouse_conn_id)
         conn = hook.get_conn()
         try:
-            row = register.require_claim(conn, settings, claim.file_id, run_id)
+            row = hold_claim(conn, settings, claim.file_id, run_id)
             conn.rollback()
             if row["loaded_at"] is not None:
                 self.log.info(
@@ -141,7 +142,7 @@ class CopyIntoTargetOperator(BaseOperator):
                     error_report_key=row["error_report_key"],
                     already_loaded=True,
                 ).to_xcom()
-            result = self._load(conn, hook, settings, claim)
+            result = self._load(conn, hook, settings, claim, run_id)
         finally:
             conn.close()
         self.log.info(
@@ -154,7 +155,9 @@ class CopyIntoTargetOperator(BaseOperator):
         )
         return result.to_xcom()
 
-    def _load(self, conn, hook: WarehouseHook, settings: Settings, claim: register.ClaimedFile) -> LoadResult:
+    def _load(
+        self, conn, hook: WarehouseHook, settings: Settings, claim: register.ClaimedFile, run_id: str
+    ) -> LoadResult:
         prepared = self.prepared or {}
         copy = build_copy(
             self.file_type,
@@ -191,6 +194,7 @@ class CopyIntoTargetOperator(BaseOperator):
                     cur,
                     settings,
                     claim.file_id,
+                    run_id,
                     copy_query_id=query_id,
                     rows_loaded=rows_loaded,
                     rows_rejected=rows_rejected,

@@ -1,0 +1,80 @@
+"""Clearing a failed task redoes that step: the task takes its run's FAILED file back (out of
+quarantine), and nothing is loaded twice. The steps run as Airflow runs them for one run_id."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from redshift_ingest import register, tasks
+from redshift_ingest.config import FileType, default_file_types
+from redshift_ingest.operators.copy_into_target import CopyIntoTargetOperator, LoadRejected
+from redshift_ingest.register import S3Object
+
+BUCKET = "example-landing-bucket"
+KEY = "landing/weather/cleared.csv"
+BODY = (
+    b"date,precipitation,temp_max,temp_min,wind,weather\n"
+    b"2016-01-01,0.0,5.6,-1.1,2.4,sun\n"
+    b"2016-01-02,1.2,6.1,0.6,3.0,rain\n"
+)
+
+
+class _TI:
+    """The part of a task instance the failure callback reads (XCom of claim_file, log URL)."""
+
+    def __init__(self, task_id: str, claimed: dict) -> None:
+        self.task_id, self._claimed, self.log_url = task_id, claimed, None
+
+    def xcom_pull(self, task_ids: str):
+        return self._claimed if task_ids == "claim_file" else None
+
+
+def test_clear_the_failed_copy_after_fixing_the_table(landing, warehouse, settings, stack):
+    base = next(ft for ft in default_file_types() if ft.name == "seattle_weather")
+    ft = FileType.model_validate(
+        {**base.model_dump(), "target": {"table": "weather.cleared", "ddl": "ddl/seattle_weather.sql"}}
+    )
+    landing.put_object(Bucket=BUCKET, Key=KEY, Body=BODY)
+    head = landing.head_object(Bucket=BUCKET, Key=KEY)
+    obj = S3Object(BUCKET, KEY, head["ContentLength"], head["ETag"].strip('"'))
+    register.register_object(warehouse, settings, obj, ft.name, "test")
+    context = {"run_id": "manual__clear", "params": {"file_id": None}, "dag": SimpleNamespace(dag_id=ft.dag_id)}
+
+    claimed = tasks.claim_file(ft, settings, context)
+    prepared = tasks.prepare_file(ft, settings, claimed, context)
+    tasks.ensure_target_table(ft, settings)
+    # Someone added a column by hand: the COPY fails on every row (not the file's fault).
+    with warehouse.cursor() as cur:
+        cur.execute("ALTER TABLE weather.cleared ADD COLUMN station varchar(8)")
+    warehouse.commit()
+    copy = CopyIntoTargetOperator(
+        task_id="copy_into_target", file_type=ft, claimed_file=claimed, prepared=prepared, settings=settings
+    )
+    try:
+        copy.execute(context)
+        raise AssertionError("the COPY should have failed")
+    except LoadRejected as err:
+        tasks.FailureHandler(ft, settings)({**context, "exception": err, "ti": _TI("copy_into_target", claimed)})
+    row = register.get_file(warehouse, settings, obj.file_id)
+    warehouse.rollback()
+    assert row["status"] == "FAILED" and row["quarantine_key"] == "quarantine/" + KEY
+
+    # The fix, then "Clear" on copy_into_target: the same run, the same task.
+    with warehouse.cursor() as cur:
+        cur.execute("ALTER TABLE weather.cleared DROP COLUMN station")
+    warehouse.commit()
+    result = copy.execute(context)
+    assert (result["rows_loaded"], result["rows_rejected"]) == (2, 0)
+    tasks.archive_file(ft, settings, claimed, prepared, context)
+    assert tasks.mark_done(ft, settings, claimed, context) == "DONE"
+    # A second clear of the finished copy loads nothing.
+    assert copy.execute(context)["already_loaded"] is True
+    with warehouse.cursor() as cur:
+        cur.execute("SELECT count(*) FROM weather.cleared")
+        assert cur.fetchone()[0] == 2
+        cur.execute("SELECT attempts, history FROM public.mng WHERE file_id = %s", (obj.file_id,))
+        attempts, history = cur.fetchone()
+    warehouse.rollback()
+    assert attempts == 2 and "(task cleared)" in history and "Load into table 'cleared' failed" in history
+    keys = {o["Key"] for o in landing.list_objects_v2(Bucket=BUCKET).get("Contents", [])}
+    assert "archive/" + KEY in keys and KEY not in keys and "quarantine/" + KEY not in keys

@@ -1,0 +1,181 @@
+"""Reruns from the real Airflow UI, end to end, in headless Chromium.
+
+1. Log in; open ``ingest_seattle_weather`` from the Dags list.
+2. A good weather CSV lands and is registered: **Trigger Dag** with ``file_id`` in the config form
+   ("Unpause on trigger" on) -> the run succeeds, the file is ``DONE`` with all its rows.
+3. Someone changes the target table by hand (an extra column the files do not have). A second,
+   correct file lands; triggered the same way, ``copy_into_target`` fails (Redshift error 1214,
+   "Delimiter not found"): the file is ``FAILED`` and quarantined, and the alert goes out.
+4. The table is fixed (the column dropped); the file is not touched.
+5. In the UI, **Clear** the failed task ``copy_into_target`` (and its downstream tasks): it takes
+   its run's FAILED file back out of quarantine and loads it -> ``DONE``, attempt 2, history kept,
+   every row in the target exactly once.
+
+Airflow's REST API is only used to cross-check states; every action is a click in the UI.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+
+from devstack.stack import REPO
+
+DAG_ID = "ingest_seattle_weather"
+TARGET = "weather.daily_observations"
+GOOD_FILE = REPO / "data/csv/seattle-weather.csv"  # 1,461 days, 2012-2015
+GOOD_ROWS = 1461
+SECOND_FILE_BODY = (
+    "date,precipitation,temp_max,temp_min,wind,weather\n"
+    "2016-01-01,0.0,5.6,-2.1,2.6,sun\n"
+    "2016-01-02,4.3,6.7,1.7,3.1,drizzle\n"
+    "2016-01-03,1.5,8.3,3.3,4.0,rain\n"
+)
+SECOND_ROWS = 3
+RUN_TIMEOUT_SECONDS = 240
+
+
+def shot(page, artifacts: Path, name: str) -> Path:
+    path = artifacts / f"{name}.png"
+    page.screenshot(path=str(path))
+    return path
+
+
+def login(page, ui: str, username: str, password: str) -> None:
+    page.goto(ui + "/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(lambda url: "/auth/login" not in url)
+
+
+def trigger_with_file_id(page, artifacts: Path, file_id: str, step: str) -> str:
+    """On the DAG page: Trigger -> config form ``file_id`` -> Trigger. Returns the new run's id."""
+    page.get_by_test_id("trigger-dag-button").click()
+    dialog = page.get_by_role("dialog")
+    file_id_input = dialog.locator("input[name='element_file_id']")
+    file_id_input.wait_for()
+    # Offered only while the DAG is paused: keep it on, so the triggered run is scheduled.
+    unpause = dialog.get_by_role("checkbox", name=f"Unpause {DAG_ID} on trigger")
+    if unpause.count() and not unpause.is_checked():
+        dialog.get_by_text(f"Unpause {DAG_ID} on trigger").click()
+    file_id_input.fill(file_id)
+    shot(page, artifacts, f"{step}-trigger-form")
+    dialog.get_by_test_id("trigger-dag-submit").click()
+    page.wait_for_url(re.compile(rf"/dags/{DAG_ID}/runs/[^/?]+"))
+    match = re.search(rf"/dags/{DAG_ID}/runs/([^/?]+)", page.url)
+    assert match, page.url
+    return unquote(match.group(1))
+
+
+def wait_for_run_state(page, expected: str) -> None:
+    """Watch the run page's header badge (the SPA refreshes it while the run is active)."""
+    badge = page.get_by_test_id("header-card").get_by_test_id("state-badge").first
+    deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
+    state = ""
+    while time.monotonic() < deadline:
+        state = badge.inner_text().strip()
+        if state in ("Success", "Failed"):
+            break
+        page.wait_for_timeout(1000)
+    assert state == expected, f"run ended {state!r} (or timed out), expected {expected!r}"
+
+
+def task_state_in_run_table(page, task_id: str) -> str:
+    row = page.get_by_test_id("table-list").locator("tr", has=page.locator(f"a[href$='/tasks/{task_id}']"))
+    return row.get_by_test_id("state-badge").inner_text().strip()
+
+
+def settle(page) -> None:
+    """Reload once the run is final, so the task table and grid show the final states."""
+    page.wait_for_timeout(2000)
+    page.reload()
+    page.wait_for_load_state("networkidle")
+
+
+@pytest.mark.timeout(1200)
+def test_trigger_fail_fix_and_clear_the_run_in_the_ui(local_airflow, page, artifacts, tmp_path):
+    af = local_airflow
+    files = {}
+
+    # 1. Log in, find the DAG in the list.
+    login(page, af.ui, af.state["username"], af.state["password"])
+    shot(page, artifacts, "01-home")
+    page.get_by_test_id("nav-dags-link").click()
+    page.locator(f"a[href='/dags/{DAG_ID}']").first.click()
+    page.wait_for_url(f"**/dags/{DAG_ID}")
+    page.get_by_test_id("header-card").wait_for()
+    shot(page, artifacts, "02-dag-page")
+
+    # 2. A good file: Trigger w/ config file_id -> success, DONE.
+    files["good"] = af.land(GOOD_FILE, "landing/weather/seattle-weather-2012-2015.csv")
+    run_good = trigger_with_file_id(page, artifacts, files["good"], "03")
+    wait_for_run_state(page, "Success")
+    settle(page)
+    shot(page, artifacts, "04-first-run-success")
+    assert af.get(f"/api/v2/dags/{DAG_ID}")["is_paused"] is False  # unpaused by the trigger form
+    assert af.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_good}")["state"] == "success"
+    good = af.register_row(files["good"])
+    assert (good["status"], good["rows_loaded"], good["dag_id"]) == ("DONE", GOOD_ROWS, DAG_ID)
+    assert good["run_id"] == run_good
+
+    # 3. The target table is changed by hand; a correct second file fails in copy_into_target.
+    af.sql(f"ALTER TABLE {TARGET} ADD COLUMN station varchar(16)")
+    second = tmp_path / "2016-01.csv"
+    second.write_text(SECOND_FILE_BODY)
+    files["second"] = af.land(second, "landing/weather/2016-01.csv")
+    page.goto(f"{af.ui}/dags/{DAG_ID}")
+    run_second = trigger_with_file_id(page, artifacts, files["second"], "05")
+    wait_for_run_state(page, "Failed")
+    settle(page)
+    shot(page, artifacts, "06-second-run-failed")
+    assert task_state_in_run_table(page, "copy_into_target") == "Failed"
+    failed = af.register_row(files["second"])
+    assert failed["status"] == "FAILED"
+    assert failed["quarantine_key"] == "quarantine/landing/weather/2016-01.csv"
+    assert "Delimiter not found" in failed["first_error"]
+    assert "copy_into_target failed: LoadRejected" in failed["error_message"]
+    slack = [json.loads(line) for line in Path(af.state["slack_spool"]).read_text().splitlines()]
+    assert any("2016-01.csv" in p.get("text", "") for p in slack), slack
+
+    # 4. The fix is in the table, not in the file.
+    af.sql(f"ALTER TABLE {TARGET} DROP COLUMN station")
+
+    # 5. Clear the failed task in the UI (with its downstream tasks): copy_into_target takes its
+    #    run's FAILED file back out of quarantine and loads it.
+    page.goto(f"{af.ui}/dags/{DAG_ID}/runs/{run_second}/tasks/copy_into_target")
+    page.get_by_test_id("header-card").get_by_role("button", name="Press shift+c to clear").click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text("Affected Tasks").wait_for()
+    shot(page, artifacts, "07-clear-task-dialog")
+    dialog.get_by_role("button", name="Confirm").click()
+    dialog.wait_for(state="hidden")
+    page.goto(f"{af.ui}/dags/{DAG_ID}/runs/{run_second}")
+    wait_for_run_state(page, "Success")
+    settle(page)
+    cleared = shot(page, artifacts, "08-cleared-run-success")
+    assert task_state_in_run_table(page, "copy_into_target") == "Success"
+    assert af.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_second}")["state"] == "success"
+
+    done = af.register_row(files["second"])
+    assert (done["status"], done["rows_loaded"], done["attempts"]) == ("DONE", SECOND_ROWS, 2)
+    assert done["archive_key"] == "archive/landing/weather/2016-01.csv" and done["quarantine_key"] is None
+    assert "attempt 1 FAILED" in done["history"] and "Delimiter not found" in done["history"]
+    [(total, distinct_days)] = af.sql(f"SELECT count(*), count(DISTINCT date) FROM {TARGET}")
+    assert (total, distinct_days) == (GOOD_ROWS + SECOND_ROWS, GOOD_ROWS + SECOND_ROWS)  # no duplicates
+
+    # The DAG's grid: the first run, and the failed run now green after the clear.
+    page.goto(f"{af.ui}/dags/{DAG_ID}")
+    page.get_by_test_id("header-card").wait_for()
+    settle(page)
+    shot(page, artifacts, "09-dag-grid-after-rerun")
+    if os.environ.get("UPDATE_DOCS_SCREENSHOT") == "1":  # the README's picture: grid + the cleared run
+        (REPO / "docs/img").mkdir(exist_ok=True)
+        shutil.copyfile(cleared, REPO / "docs/img/airflow-rerun.png")
