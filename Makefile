@@ -10,7 +10,7 @@ PYTHON ?= $(shell ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3
             || (python3.12 -c 'import sys' >/dev/null 2>&1 && command -v python3.12))
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 
-.PHONY: help venv test lint demo clean chaos bench
+.PHONY: help venv test lint demo clean chaos bench airflow browser test-ui bundle verify-bundle lambda-package compose-config up down tools
 
 help:
 	@echo "make venv   - create .venv with Airflow 3.3.1 and the pinned providers (no GitHub needed)"
@@ -19,6 +19,10 @@ help:
 	@echo "make lint   - ruff"
 	@echo "make chaos  - the full fault-injection suite (make test runs its short form)"
 	@echo "make bench  - memory and speed measurements"
+	@echo "make airflow - the real Airflow UI on localhost:8080 over the embedded stack (no Docker)"
+	@echo "make test-ui - the browser test of reruns from the Airflow UI (headless Chromium)"
+	@echo "make bundle / verify-bundle / lambda-package - what is deployed, and its checks"
+	@echo "make up / down / compose-config - the docker-compose stack (needs a Docker engine)"
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt $(CONSTRAINTS)
 	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: set PYTHON=/path/to/python3.12"; exit 1; }
@@ -54,7 +58,7 @@ demo: venv
 clean:
 	rm -rf $(VENV) .pytest_cache .demo
 
-# --- Deployment: MWAA bundle, register_file Lambda, local compose stack (see docs/deploy.md) -------------
+# --- Deployment: MWAA bundle, register_file Lambda, local compose stack (README: Deploy to MWAA) -------------
 # docker-compose (Debian package, `make tools`) or the Docker Compose v2 plugin.
 COMPOSE ?= $(shell command -v docker-compose >/dev/null 2>&1 && echo docker-compose || echo docker compose)
 

@@ -107,14 +107,28 @@ def send_alert(alert: FileAlert, file_type: FileType, settings: Settings, contex
         except Exception:
             log.exception("Slack alert for %s failed", alert.key)
     if file_type.alerts.email:
-        from airflow.providers.smtp.notifications.smtp import SmtpNotifier
-
         try:
-            SmtpNotifier(
-                to=list(file_type.alerts.email),
-                subject=alert.subject,
-                html_content=alert.html(),
-                smtp_conn_id=settings.smtp_conn_id,
-            ).notify(context)
+            send_email(alert, list(file_type.alerts.email), settings.smtp_conn_id)
         except Exception:
             log.exception("Email alert for %s failed", alert.key)
+
+
+def send_email(alert: FileAlert, to: list[str], smtp_conn_id: str) -> None:
+    """Send ``alert`` as one email with a plain-text and an HTML part (``multipart/alternative``).
+
+    The connection (host, TLS, login, ``from_email``) is the SMTP provider's ``SmtpHook``; the
+    provider's ``SmtpNotifier`` sends HTML only, so the message itself is built with the standard
+    library's ``EmailMessage``.
+    """
+    from email.message import EmailMessage
+
+    from airflow.providers.smtp.hooks.smtp import SmtpHook
+
+    with SmtpHook(smtp_conn_id=smtp_conn_id) as hook:
+        message = EmailMessage()
+        message["Subject"] = alert.subject
+        message["From"] = hook.from_email or "airflow@localhost"
+        message["To"] = ", ".join(to)
+        message.set_content(alert.text())
+        message.add_alternative(alert.html(), subtype="html")
+        hook._smtp_client.send_message(message)  # the hook's connected, authenticated client
