@@ -17,6 +17,7 @@ import logging
 import os
 import shutil
 import sys
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote_plus
@@ -267,6 +268,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=REPO / ".demo", help="state of the run (wiped first)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
+    # Deprecation notices from Airflow's and pathspec's own modules say nothing about the files: keep
+    # the demo's output to what happened to each file (`make test` still sees every warning).
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
     shutil.rmtree(args.workdir, ignore_errors=True)
     with EmbeddedStack(args.workdir) as stack:
         env = stack.airflow_env()
