@@ -63,28 +63,26 @@ def test_a_bad_file_fails_is_quarantined_and_alerted(failed_file, warehouse, set
     assert "Error report: s3://example-landing-bucket/quarantine/" in alert["text"]
 
 
-def test_replay_command_then_rerun(failed_file, warehouse, settings, landing):
-    done = subprocess.run(
-        [sys.executable, "-m", "redshift_ingest.replay", failed_file],
+def replay_command(file_id: str) -> subprocess.CompletedProcess:
+    """``python -m redshift_ingest.replay <file_id>`` with the stack's connections."""
+    return subprocess.run(
+        [sys.executable, "-m", "redshift_ingest.replay", file_id],
         env=os.environ.copy(),
         capture_output=True,
         text=True,
         cwd=REPO,
         check=False,
     )
+
+
+def test_replay_command_then_rerun(failed_file, warehouse, settings, landing):
+    done = replay_command(failed_file)
     assert done.returncode == 0, done.stderr
     found = row(warehouse, settings, failed_file)
     assert found["status"] == "NEW" and found["quarantine_key"] is None
     landing.head_object(Bucket=BUCKET, Key=KEY)  # back in landing
     # Replaying a NEW file is refused with its state named.
-    again = subprocess.run(
-        [sys.executable, "-m", "redshift_ingest.replay", failed_file],
-        env=os.environ.copy(),
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        check=False,
-    )
+    again = replay_command(failed_file)
     assert again.returncode == 1 and "is NEW; only FAILED files are replayed" in again.stderr
     # After the fix (MAXERROR raised), the next run loads it with its reject.
     build_dag(weather(max_error=5), settings).test()
