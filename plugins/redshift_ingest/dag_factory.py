@@ -110,8 +110,8 @@ def build_dag(file_type: FileType, settings: Settings) -> DAG:
             return tasks.ensure_target_table(file_type, settings)
 
         @task(task_id="archive_file")
-        def archive_file(claimed: dict[str, Any], prepared: dict[str, Any], **context: Any) -> str:
-            return tasks.archive_file(file_type, settings, claimed, prepared, context)
+        def archive_file(claimed: dict[str, Any], **context: Any) -> str:
+            return tasks.archive_file(file_type, settings, claimed, context)
 
         @task(task_id="mark_done")
         def mark_done(claimed: dict[str, Any], **context: Any) -> str:
@@ -127,7 +127,7 @@ def build_dag(file_type: FileType, settings: Settings) -> DAG:
             prepared=prepared,
             settings=settings,
         )
-        archived = archive_file(claimed, prepared)
+        archived = archive_file(claimed)
         done = mark_done(claimed)
 
         wait_for_new_file >> claimed

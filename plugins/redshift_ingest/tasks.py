@@ -19,6 +19,7 @@ from redshift_ingest.notifications import FileAlert, send_alert
 from redshift_ingest.operators.copy_into_target import LoadRejected
 from redshift_ingest.prepare import FileRejected, PrepareSpec
 from redshift_ingest.prepare import prepare_file as prepare
+from redshift_ingest.prepare.staging import staging_root
 from redshift_ingest.replay import hold_claim, replay
 from redshift_ingest.s3_objects import ObjectMissing, move_object
 from redshift_ingest.sql import render
@@ -164,14 +165,8 @@ def ensure_target_table(file_type: FileType, settings: Settings) -> str:
     return str(table)
 
 
-def archive_file(
-    file_type: FileType,
-    settings: Settings,
-    claimed: dict[str, Any],
-    prepared: dict[str, Any],
-    context: dict[str, Any],
-) -> str:
-    """Move the loaded object to ``<archive_prefix><key>`` and record it; safe to repeat.
+def archive_file(file_type: FileType, settings: Settings, claimed: dict[str, Any], context: dict[str, Any]) -> str:
+    """Move the loaded object to ``<archive_prefix><key>``, drop its staged copies, record it; safe to repeat.
 
     :returns: the archive key.
     :raises AirflowFailException: the file is not loaded yet, or the object is nowhere.
@@ -187,7 +182,9 @@ def archive_file(
             archive_key = move_object(hook, claim.bucket, claim.key, settings.archive_prefix + claim.key)
         except ObjectMissing as err:
             raise AirflowFailException(str(err)) from err
-        staged = [k for k in prepared.get("staged_keys", []) if k]
+        # Everything any attempt staged for this object lives under one folder: clear it whole, so a
+        # run that died after staging leaves nothing behind either.
+        staged = hook.list_keys(bucket_name=claim.bucket, prefix=staging_root(settings.staging_prefix, claim.key))
         if staged:
             hook.delete_objects(bucket=claim.bucket, keys=staged)
         register.record_archive(conn, settings, claim.file_id, archive_key)

@@ -65,7 +65,7 @@ def test_clear_the_failed_copy_after_fixing_the_table(landing, warehouse, settin
     warehouse.commit()
     result = copy.execute(context)
     assert (result["rows_loaded"], result["rows_rejected"]) == (2, 0)
-    tasks.archive_file(ft, settings, claimed, prepared, context)
+    tasks.archive_file(ft, settings, claimed, context)
     assert tasks.mark_done(ft, settings, claimed, context) == "DONE"
     # A second clear of the finished copy loads nothing.
     assert copy.execute(context)["already_loaded"] is True
