@@ -61,27 +61,28 @@ def build_copy(
         clauses.append("MANIFEST")
     if compression:
         clauses.append({"gzip": "GZIP", "bzip2": "BZIP2", "zstd": "ZSTD"}[compression])
-    if opts.null_as is not None:
-        clauses.append("NULL AS %(null_as)s")
-        params["null_as"] = opts.null_as
-    if opts.empty_as_null:
-        clauses.append("EMPTYASNULL")
-    if opts.blanks_as_null:
-        clauses.append("BLANKSASNULL")
-    if opts.date_format:
-        clauses.append("DATEFORMAT %(date_format)s")
-        params["date_format"] = opts.date_format
-    if opts.time_format:
-        clauses.append("TIMEFORMAT %(time_format)s")
-        params["time_format"] = opts.time_format
-    if opts.accept_inv_chars is not None:
-        clauses.append("ACCEPTINVCHARS AS %(accept_inv_chars)s")
-        params["accept_inv_chars"] = opts.accept_inv_chars
-    if opts.truncate_columns:
-        clauses.append("TRUNCATECOLUMNS")
-    if opts.region:
-        clauses.append("REGION %(region)s")
-        params["region"] = opts.region
+    # Conversion and load options: (clause, option, takes a value?). An unset option (None, False, or an
+    # empty format) leaves its clause out; ``NULL AS ''`` is meaningful, so an empty null_as stays.
+    # A value goes in as a parameter named after the option.
+    options = (
+        ("NULL AS", "null_as", True),
+        ("EMPTYASNULL", "empty_as_null", False),
+        ("BLANKSASNULL", "blanks_as_null", False),
+        ("DATEFORMAT", "date_format", True),
+        ("TIMEFORMAT", "time_format", True),
+        ("ACCEPTINVCHARS AS", "accept_inv_chars", True),
+        ("TRUNCATECOLUMNS", "truncate_columns", False),
+        ("REGION", "region", True),
+    )
+    for clause, name, bound in options:
+        value = getattr(opts, name)
+        if value is None or value is False or (value == "" and name != "null_as"):
+            continue
+        if bound:
+            clauses.append(f"{clause} %({name})s")
+            params[name] = value
+        else:
+            clauses.append(clause)
     clauses.append(f"MAXERROR {int(opts.max_error)}")
     sql = f"COPY {table.quoted}\nFROM %(copy_from)s\n" + "\n".join(clauses)
     return CopyStatement(sql=sql, parameters=params)

@@ -18,6 +18,13 @@ def obj(key: str, etag: str = "e1", minute: int = 0) -> S3Object:
     return S3Object("example-landing-bucket", key, 10, etag, None, datetime(2026, 1, 1, 0, minute))
 
 
+def claim(warehouse, settings, run_id: str, file_type: str = "seattle_weather", **kwargs):
+    """Claim a file of ``file_type`` for run ``run_id`` (selection ``all``, DAG ``d``)."""
+    return register.claim_file(
+        warehouse, settings, file_type=file_type, selection="all", dag_id="d", run_id=run_id, **kwargs
+    )
+
+
 def status(conn, settings, file_id: str) -> str:
     row = register.get_file(conn, settings, file_id)
     conn.rollback()
@@ -85,32 +92,24 @@ def test_claim_all_takes_oldest_first_and_one_run_one_file(warehouse, settings):
     files = [obj(f"landing/weather/{i}.csv", minute=i) for i in (3, 1, 2)]
     for o in files:
         register.register_object(warehouse, settings, o, "seattle_weather", "test")
-    first = register.claim_file(
-        warehouse, settings, file_type="seattle_weather", selection="all", dag_id="d", run_id="r1"
-    )
+    first = claim(warehouse, settings, "r1")
     assert first.key == "landing/weather/1.csv"
     # A retry of the same run keeps its claim instead of taking another file.
-    again = register.claim_file(
-        warehouse, settings, file_type="seattle_weather", selection="all", dag_id="d", run_id="r1"
-    )
+    again = claim(warehouse, settings, "r1")
     assert again == first
-    second = register.claim_file(
-        warehouse, settings, file_type="seattle_weather", selection="all", dag_id="d", run_id="r2"
-    )
+    second = claim(warehouse, settings, "r2")
     assert second.key == "landing/weather/2.csv"
     assert status(warehouse, settings, first.file_id) == "IN_PROGRESS"
 
 
 def test_nothing_to_claim(warehouse, settings):
-    assert register.claim_file(warehouse, settings, file_type="tweets", selection="all", dag_id="d", run_id="r") is None
+    assert claim(warehouse, settings, "r", file_type="tweets") is None
 
 
 def test_guarded_transitions(warehouse, settings):
     o = obj("landing/weather/g.csv")
     register.register_object(warehouse, settings, o, "seattle_weather", "test")
-    claimed = register.claim_file(
-        warehouse, settings, file_type="seattle_weather", selection="all", dag_id="d", run_id="r1"
-    )
+    claimed = claim(warehouse, settings, "r1")
     # Not loaded yet: mark_done refuses.
     assert register.mark_done(warehouse, settings, claimed.file_id) is None
     # Another run cannot fail it.
@@ -124,7 +123,7 @@ def test_guarded_transitions(warehouse, settings):
 def test_record_load_only_once(warehouse, settings):
     o = obj("landing/weather/once.csv")
     register.register_object(warehouse, settings, o, "seattle_weather", "test")
-    register.claim_file(warehouse, settings, file_type="seattle_weather", selection="all", dag_id="d", run_id="r1")
+    claim(warehouse, settings, "r1")
     with warehouse.cursor() as cur:
         counts = {"copy_query_id": 1, "rows_loaded": 5, "rows_rejected": 0, "first_error": None}
         assert register.record_load(cur, settings, o.file_id, "r1", **counts) is True
@@ -136,18 +135,10 @@ def test_record_load_only_once(warehouse, settings):
 def test_rerun_by_file_id_and_replay_keep_history(warehouse, settings):
     o = obj("landing/weather/replay.csv")
     register.register_object(warehouse, settings, o, "seattle_weather", "test")
-    register.claim_file(warehouse, settings, file_type="seattle_weather", selection="all", dag_id="d", run_id="r1")
+    claim(warehouse, settings, "r1")
     register.mark_failed(warehouse, settings, o.file_id, "r1", "first failure")
     # A rerun by file_id claims a FAILED file directly.
-    rerun = register.claim_file(
-        warehouse,
-        settings,
-        file_type="seattle_weather",
-        selection="all",
-        dag_id="d",
-        run_id="r2",
-        file_id=o.file_id,
-    )
+    rerun = claim(warehouse, settings, "r2", file_id=o.file_id)
     assert rerun.file_id == o.file_id
     register.mark_failed(warehouse, settings, o.file_id, "r2", "second failure")
     assert register.replay_file(warehouse, settings, o.file_id) is True
@@ -158,21 +149,13 @@ def test_rerun_by_file_id_and_replay_keep_history(warehouse, settings):
     assert state == "NEW" and attempts == 2
     assert "first failure" in history and "second failure" in history
     with pytest.raises(ValueError, match="is not in the register"):
-        register.claim_file(
-            warehouse,
-            settings,
-            file_type="seattle_weather",
-            selection="all",
-            dag_id="d",
-            run_id="r3",
-            file_id="0" * 64,
-        )
+        claim(warehouse, settings, "r3", file_id="0" * 64)
 
 
 def test_rerun_of_a_done_file_is_refused(warehouse, settings):
     o = obj("landing/weather/done.csv")
     register.register_object(warehouse, settings, o, "seattle_weather", "test")
-    register.claim_file(warehouse, settings, file_type="seattle_weather", selection="all", dag_id="d", run_id="r1")
+    claim(warehouse, settings, "r1")
     with warehouse.cursor() as cur:
         register.record_load(
             cur, settings, o.file_id, "r1", copy_query_id=1, rows_loaded=1, rows_rejected=0, first_error=None
@@ -180,25 +163,9 @@ def test_rerun_of_a_done_file_is_refused(warehouse, settings):
     warehouse.commit()
     register.mark_done(warehouse, settings, o.file_id)
     with pytest.raises(ValueError, match="is DONE; only NEW or FAILED"):
-        register.claim_file(
-            warehouse,
-            settings,
-            file_type="seattle_weather",
-            selection="all",
-            dag_id="d",
-            run_id="r2",
-            file_id=o.file_id,
-        )
+        claim(warehouse, settings, "r2", file_id=o.file_id)
     with pytest.raises(ValueError, match="is of file type"):
-        register.claim_file(
-            warehouse,
-            settings,
-            file_type="tweets",
-            selection="all",
-            dag_id="d",
-            run_id="r2",
-            file_id=o.file_id,
-        )
+        claim(warehouse, settings, "r2", file_type="tweets", file_id=o.file_id)
 
 
 def test_register_ddl_runs_on_the_stand_in_twice(warehouse, settings):
