@@ -143,10 +143,27 @@ class Source(_Model):
 
 
 class Target(_Model):
-    """The table a file type loads, and the DDL file (relative to ``include/sql``) that creates it."""
+    """The table a file type loads, the DDL file (relative to ``include/sql``) that creates it, and
+    how rows are tied to the file that loaded them.
+
+    ``file_id_column`` names a ``VARCHAR(64)`` column of the table (declared in its DDL) that every
+    load fills with the loading file's ``file_id``: it makes a file-scoped delete exact, so a forced
+    reload or a new version of the same key replaces that file's rows and nothing else.
+    ``on_new_version: replace`` deletes, in the new version's COPY transaction, the rows the earlier
+    versions of the same S3 key loaded; ``keep`` leaves them (both versions' rows stay).
+    """
 
     table: TableName
     ddl: str
+    file_id_column: str | None = Field(None, description="column holding the loading file_id (VARCHAR(64))")
+    on_new_version: Literal["keep", "replace"] = "keep"
+
+    @field_validator("file_id_column")
+    @classmethod
+    def _file_id_column(cls, value: str | None) -> str | None:
+        if value is not None and not IDENTIFIER.match(value):
+            raise ValueError(f"expected a lower-case identifier (letters, digits, '_', '$'), got {value!r}")
+        return value
 
     @field_validator("table", mode="before")
     @classmethod
@@ -232,6 +249,11 @@ class FileType(_Model):
             raise ValueError("quote applies to format csv only")
         if self.format != "json" and opts.json_paths != "auto":
             raise ValueError("json_paths applies to format json only")
+        if self.target.on_new_version == "replace":
+            if self.load_mode == "replace":
+                raise ValueError("target.on_new_version applies to load_mode append (replace empties the table anyway)")
+            if not self.target.file_id_column:
+                raise ValueError("target.on_new_version: replace needs target.file_id_column, to find the rows to replace")
         return self
 
     @property
@@ -334,6 +356,11 @@ def load_file_types(directory: Path | None = None) -> tuple[FileType, ...]:
         seen[ft.name] = directory
     for i, a in enumerate(file_types):
         for b in file_types[i + 1 :]:
+            if a.target.table == b.target.table and "replace" in (a.load_mode, b.load_mode):
+                raise ConfigError(
+                    f"{directory}: file types {a.name!r} and {b.name!r} share table {a.target.table}, and "
+                    "load_mode replace would delete the other's rows: share a table in append mode only"
+                )
             overlap = a.source.prefix.startswith(b.source.prefix) or b.source.prefix.startswith(a.source.prefix)
             if overlap and a.source.pattern == b.source.pattern:
                 raise ConfigError(

@@ -11,7 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from redshift_ingest.config import FileType, TableName
+from redshift_ingest.config import FileType, TableName, quote_identifier
+
+
+def quote_column(name: str) -> str:
+    """A delimited identifier for a column name read from the catalog (``"`` doubled inside).
+
+    :raises ValueError: empty, longer than 127 characters, or containing a NUL.
+    """
+    if not name or len(name) > 127 or "\x00" in name:
+        raise ValueError(f"not a usable column name: {name!r}")
+    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass(frozen=True)
@@ -25,19 +35,22 @@ class CopyStatement:
 def build_copy(
     file_type: FileType,
     *,
-    table: TableName,
+    table: TableName | str,
     copy_from: str,
     iam_role_arn: str,
     compression: str | None,
     manifest: bool = False,
+    columns: tuple[str, ...] | None = None,
 ) -> CopyStatement:
     """The COPY of one file (or manifest) into ``table``.
 
-    :param table: the table COPY writes (the target, or a staging table).
+    :param table: the table COPY writes: the target, or the name of a (temporary) staging table.
     :param copy_from: ``s3://bucket/key`` of the object or of the manifest.
     :param iam_role_arn: the role Redshift assumes to read S3 (``IAM_ROLE``).
     :param compression: ``gzip``, ``bzip2``, ``zstd`` or None: what the object read is compressed with.
     :param manifest: ``copy_from`` is a Redshift manifest (``MANIFEST``).
+    :param columns: the column list (AWS COPY "Column mapping options"): the file's fields go to
+        these columns in order, the others get their default; None for all columns in table order.
     :returns: the statement and its parameters.
     """
     opts = file_type.copy_options
@@ -84,5 +97,7 @@ def build_copy(
         else:
             clauses.append(clause)
     clauses.append(f"MAXERROR {int(opts.max_error)}")
-    sql = f"COPY {table.quoted}\nFROM %(copy_from)s\n" + "\n".join(clauses)
+    table_sql = table.quoted if isinstance(table, TableName) else quote_identifier(table)
+    column_list = f" ({', '.join(quote_column(c) for c in columns)})" if columns else ""
+    sql = f"COPY {table_sql}{column_list}\nFROM %(copy_from)s\n" + "\n".join(clauses)
     return CopyStatement(sql=sql, parameters=params)

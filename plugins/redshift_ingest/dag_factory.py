@@ -44,8 +44,11 @@ def doc_md(file_type: FileType, settings: Settings) -> str:
         f"| Archive / quarantine | `{settings.archive_prefix}` / `{settings.quarantine_prefix}` |",
         f"| Alerts | slack: {file_type.alerts.slack}, email: {', '.join(file_type.alerts.email) or '-'} |",
         f"| Owner | {file_type.owner} |",
+        f"| file_id column | {file_type.target.file_id_column or '-'} "
+        f"(a new version of a key: {file_type.target.on_new_version} the earlier rows) |",
         "",
-        "**Rerun**: *Trigger DAG w/ config* with `file_id` to reprocess one NEW or FAILED file of this type.",
+        "**Rerun**: *Trigger DAG w/ config* with `file_id` to reprocess one NEW or FAILED file of this type;"
+        " add `force: true` to reload a DONE file (its rows are replaced, not duplicated).",
     ]
     return "\n".join(lines)
 
@@ -81,6 +84,12 @@ def build_dag(file_type: FileType, settings: Settings) -> DAG:
                 type=["null", "string"],
                 title="file_id",
                 description="Reprocess this file (NEW or FAILED) instead of waiting for the next NEW one.",
+            ),
+            "force": Param(
+                False,
+                type="boolean",
+                title="force",
+                description="With file_id: reload a DONE file. Its earlier rows are replaced (no duplicates).",
             ),
         },
         render_template_as_native_obj=False,

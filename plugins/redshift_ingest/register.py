@@ -1,8 +1,10 @@
 """The file register (``mng``): one row per S3 object version and its state.
 
 States: ``NEW`` -> ``IN_PROGRESS`` -> ``DONE`` / ``DONE_WITH_REJECTS`` / ``FAILED``; ``NEW`` ->
-``FILTERED_OUT`` when a newer file of a ``latest`` file type supersedes it; ``UNMATCHED`` for keys no
-file type matches (recorded, never dropped). Every transition is one guarded ``UPDATE ... WHERE
+``FILTERED_OUT`` when a newer file of a ``latest`` file type supersedes it, or a newer upload of the
+same key overwrote it before it was loaded; ``DONE`` / ``DONE_WITH_REJECTS`` -> ``REPLACED`` when a
+newer version of the same key replaced its rows (``target.on_new_version: replace``); ``UNMATCHED``
+for keys no file type matches (recorded, never dropped). Every transition is one guarded ``UPDATE ... WHERE
 status = <expected>`` so that two writers cannot both win; inserts and claims run under
 ``LOCK <register>`` because Redshift has no unique constraints and no ``ON CONFLICT`` (AWS: "Defining
 table constraints" — uniqueness is not enforced; "LOCK").
@@ -28,7 +30,8 @@ DONE_WITH_REJECTS = "DONE_WITH_REJECTS"
 FAILED = "FAILED"
 FILTERED_OUT = "FILTERED_OUT"
 UNMATCHED = "UNMATCHED"
-TERMINAL = frozenset({DONE, DONE_WITH_REJECTS, FAILED, FILTERED_OUT, UNMATCHED})
+REPLACED = "REPLACED"
+TERMINAL = frozenset({DONE, DONE_WITH_REJECTS, FAILED, FILTERED_OUT, UNMATCHED, REPLACED})
 
 MAX_ERROR_MESSAGE = 4000  # VARCHAR(4096) holds bytes on Redshift; leave room for multi-byte text
 
@@ -111,6 +114,9 @@ def lock_register(cur, settings: Settings) -> None:
 def register_object(conn, settings: Settings, obj: S3Object, file_type: str | None, registered_by: str) -> bool:
     """Insert one ``NEW`` row (``UNMATCHED`` when ``file_type`` is None), in its own transaction.
 
+    Earlier versions of the same key that are still ``NEW`` become ``FILTERED_OUT`` (COPY can only
+    read the current object under a key), as does this one when a newer version is registered.
+
     :returns: True when inserted, False when the object version was already registered.
     """
     params = {
@@ -129,6 +135,8 @@ def register_object(conn, settings: Settings, obj: S3Object, file_type: str | No
         with conn.cursor() as cur:
             lock_register(cur, settings)
             inserted = _execute(cur, settings, "insert_file.sql", params).rowcount == 1
+            if inserted and file_type:
+                _execute(cur, settings, "supersede_versions.sql", params)
         conn.commit()
     except Exception:
         conn.rollback()
@@ -155,11 +163,14 @@ def claim_file(
     dag_id: str,
     run_id: str,
     file_id: str | None = None,
+    reload: bool = False,
 ) -> ClaimedFile | None:
     """Claim one file of ``file_type`` for this DAG run, in one transaction under ``LOCK``.
 
     - A retry or cleared task of the same run that already holds a claim keeps it (lease renewed).
-    - ``file_id`` given (a rerun from the UI): that file, when ``NEW`` or ``FAILED``.
+    - ``file_id`` given (a rerun from the UI): that file, when ``NEW`` or ``FAILED``; with ``reload``
+      (the ``force`` param) also when ``DONE`` / ``DONE_WITH_REJECTS``: its load is forgotten (kept
+      in ``history``) and the COPY runs again, replacing the file's rows.
     - ``selection="latest"``: the newest ``NEW`` file wins, older ``NEW`` ones become
       ``FILTERED_OUT`` with ``superseded_by``; ``"all"``: the oldest ``NEW`` file.
 
@@ -176,9 +187,12 @@ def claim_file(
                 _execute(cur, settings, "reclaim_file.sql", params)
                 conn.commit()
                 return held
+            template = "claim_file.sql"
             if file_id:
-                chosen = _rerun_candidate(cur, settings, file_type, file_id)
+                chosen, status = _rerun_candidate(cur, settings, file_type, file_id, reload)
                 from_statuses = (NEW, FAILED)
+                if status in (DONE, DONE_WITH_REJECTS):
+                    template = "reload_file.sql"
             else:
                 order = "DESC" if selection == "latest" else "ASC"
                 _execute(cur, settings, "select_candidates.sql", {"file_type": file_type}, order=order)
@@ -196,7 +210,7 @@ def claim_file(
                 "lease_expires_at": lease_expires_at,
                 "from_statuses": from_statuses,
             }
-            if _execute(cur, settings, "claim_file.sql", params).rowcount != 1:
+            if _execute(cur, settings, template, params).rowcount != 1:
                 conn.rollback()
                 return None
             if selection == "latest" and not file_id:
@@ -237,7 +251,7 @@ def _held_claim(cur, settings: Settings, file_type: str, dag_id: str, run_id: st
     return claimed_from_row(dict(zip([d[0] for d in cur.description], values, strict=True)))
 
 
-def _rerun_candidate(cur, settings: Settings, file_type: str, file_id: str) -> str | None:
+def _rerun_candidate(cur, settings: Settings, file_type: str, file_id: str, reload: bool) -> tuple[str, str]:
     _execute(cur, settings, "select_file.sql", {"file_id": file_id})
     row = cur.fetchone()
     if row is None:
@@ -245,12 +259,13 @@ def _rerun_candidate(cur, settings: Settings, file_type: str, file_id: str) -> s
     record = dict(zip([d[0] for d in cur.description], row, strict=True))
     if record["file_type"] != file_type:
         raise ValueError(f"file_id {file_id} is of file type {record['file_type']!r}, not {file_type!r}")
-    if record["status"] not in (NEW, FAILED):
+    if record["status"] in (DONE, DONE_WITH_REJECTS) and not reload:
         raise ValueError(
-            f"file_id {file_id} is {record['status']}; only NEW or FAILED files can be rerun "
-            "(replay a quarantined file first)"
+            f"file_id {file_id} is {record['status']}: trigger with force=true to reload it (its rows are replaced)"
         )
-    return file_id
+    if record["status"] not in (NEW, FAILED, DONE, DONE_WITH_REJECTS):
+        raise ValueError(f"file_id {file_id} is {record['status']}; only NEW, FAILED or (with force) DONE files can be rerun")
+    return file_id, record["status"]
 
 
 def require_claim(conn, settings: Settings, file_id: str, run_id: str) -> dict[str, Any]:
@@ -315,6 +330,26 @@ def record_load(cur, settings: Settings, file_id: str, run_id: str, **counts: An
     """
     params = {"file_id": file_id, "run_id": run_id, "error_report_key": None, **counts}
     return _execute(cur, settings, "record_load.sql", params).rowcount == 1
+
+
+def loaded_versions(cur, settings: Settings, file_id: str, bucket: str, key: str) -> list[dict[str, Any]]:
+    """Other versions of ``s3://bucket/key`` whose rows are loaded (not yet ``REPLACED``), oldest first.
+
+    :returns: dicts of ``file_id``, ``status``, ``last_modified``, ``registered_at``, ``rows_loaded``.
+    """
+    params = {"file_id": file_id, "bucket": bucket, "s3_key": key}
+    _execute(cur, settings, "select_loaded_versions.sql", params)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def mark_replaced(cur, settings: Settings, file_id: str, replaced_by: str, rows_deleted: int) -> bool:
+    """In the new version's COPY transaction: ``file_id``'s rows were deleted; it becomes ``REPLACED``.
+
+    :returns: False when it was not loaded or already replaced.
+    """
+    params = {"file_id": file_id, "replaced_by": replaced_by, "rows_deleted": rows_deleted}
+    return _execute(cur, settings, "mark_replaced.sql", params).rowcount == 1
 
 
 def record_archive(conn, settings: Settings, file_id: str, archive_key: str) -> None:

@@ -20,7 +20,7 @@ from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
 from redshift_ingest import register
 from redshift_ingest.config import Settings
-from redshift_ingest.s3_objects import move_object
+from redshift_ingest.s3_objects import ObjectConflict, move_object
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ def replay(conn, settings: Settings, file_id: str) -> dict[str, Any]:
     :returns: the register row after the replay.
     :raises ValueError: the file is unknown or not FAILED (the message says its state).
     :raises redshift_ingest.s3_objects.ObjectMissing: the object is neither in quarantine nor landing.
+    :raises redshift_ingest.s3_objects.ObjectConflict: landing holds another object under the key.
     """
     row = register.get_file(conn, settings, file_id)
     conn.rollback()
@@ -39,13 +40,29 @@ def replay(conn, settings: Settings, file_id: str) -> dict[str, Any]:
     if row["status"] != register.FAILED:
         raise ValueError(f"file_id {file_id} is {row['status']}; only FAILED files are replayed")
     if row["quarantine_key"]:
-        move_object(S3Hook(aws_conn_id=settings.aws_conn_id), row["bucket"], row["quarantine_key"], row["s3_key"])
+        move_object(
+            S3Hook(aws_conn_id=settings.aws_conn_id), row["bucket"], row["quarantine_key"], row["s3_key"], overwrite=False
+        )
     if not register.replay_file(conn, settings, file_id):
         raise ValueError(f"file_id {file_id} changed state during the replay; look at it again")
     log.info("Replayed s3://%s/%s (file_id %s): NEW again", row["bucket"], row["s3_key"], file_id)
     after = register.get_file(conn, settings, file_id)
     conn.rollback()
     return after
+
+
+def restore_for_reload(settings: Settings, row: dict[str, Any]) -> None:
+    """Put a ``DONE`` file's object back from the archive under its landing key, for a forced reload.
+
+    Safe to repeat (a move already done is found done).
+
+    :raises redshift_ingest.s3_objects.ObjectMissing: the object is neither archived nor in landing.
+    :raises redshift_ingest.s3_objects.ObjectConflict: landing holds another object under the key (a
+        newer upload): it is not overwritten.
+    """
+    if row["archive_key"]:
+        hook = S3Hook(aws_conn_id=settings.aws_conn_id)
+        move_object(hook, row["bucket"], row["archive_key"], row["s3_key"], overwrite=False)
 
 
 def hold_claim(conn, settings: Settings, file_id: str, run_id: str) -> dict[str, Any]:
@@ -67,7 +84,11 @@ def hold_claim(conn, settings: Settings, file_id: str, run_id: str) -> dict[str,
     conn.rollback()
     if row and row["status"] == register.FAILED and row["run_id"] == run_id:
         if row["quarantine_key"]:
-            move_object(S3Hook(aws_conn_id=settings.aws_conn_id), row["bucket"], row["quarantine_key"], row["s3_key"])
+            hook = S3Hook(aws_conn_id=settings.aws_conn_id)
+            try:
+                move_object(hook, row["bucket"], row["quarantine_key"], row["s3_key"], overwrite=False)
+            except ObjectConflict as err:
+                raise AirflowFailException(str(err)) from err
         if register.resume_failed_claim(conn, settings, file_id, run_id):
             log.info("Resumed s3://%s/%s for run %s after its failed attempt", row["bucket"], row["s3_key"], run_id)
     if row and row["status"] in (register.DONE, register.DONE_WITH_REJECTS) and row["run_id"] == run_id:
@@ -93,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         for file_id in args.file_ids:
             try:
                 row = replay(conn, settings, file_id)
-            except (ValueError, FileNotFoundError) as err:
+            except (ValueError, FileNotFoundError, ObjectConflict) as err:
                 print(f"not replayed: {err}", file=sys.stderr)
                 failures += 1
                 continue

@@ -17,13 +17,29 @@ class ObjectMissing(FileNotFoundError):
     """Neither the source nor the destination of a move exists: the file is lost or was never there."""
 
 
-def move_object(hook: S3Hook, bucket: str, key: str, dest_key: str) -> str:
+class ObjectConflict(FileExistsError):
+    """The destination holds another object (e.g. a newer upload of the same key): nothing was moved."""
+
+
+def move_object(hook: S3Hook, bucket: str, key: str, dest_key: str, *, overwrite: bool = True) -> str:
     """Move ``s3://bucket/key`` to ``s3://bucket/dest_key``; idempotent.
 
+    :param overwrite: False for moves back into landing: when ``dest_key`` already holds an object
+        with another ETag (a newer upload of the key), refuse rather than overwrite it.
     :returns: ``dest_key``.
     :raises ObjectMissing: neither key exists.
+    :raises ObjectConflict: ``overwrite`` is False and ``dest_key`` holds a different object.
     """
     if hook.check_for_key(key, bucket_name=bucket):
+        if not overwrite and hook.check_for_key(dest_key, bucket_name=bucket):
+            here = hook.head_object(key, bucket_name=bucket)
+            there = hook.head_object(dest_key, bucket_name=bucket)
+            if (here or {}).get("ETag") != (there or {}).get("ETag"):
+                raise ObjectConflict(
+                    f"s3://{bucket}/{dest_key} holds another object (ETag {there.get('ETag')}) than "
+                    f"s3://{bucket}/{key} (ETag {here.get('ETag')}): not overwriting it. Load or move that "
+                    "object first, then try again"
+                )
         hook.copy_object(
             source_bucket_key=key,
             dest_bucket_key=dest_key,

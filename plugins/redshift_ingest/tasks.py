@@ -20,8 +20,8 @@ from redshift_ingest.operators.copy_into_target import LoadRejected
 from redshift_ingest.prepare import FileRejected, PrepareSpec
 from redshift_ingest.prepare import prepare_file as prepare
 from redshift_ingest.prepare.staging import staging_root
-from redshift_ingest.replay import hold_claim, replay
-from redshift_ingest.s3_objects import ObjectMissing, move_object
+from redshift_ingest.replay import hold_claim, replay, restore_for_reload
+from redshift_ingest.s3_objects import ObjectConflict, ObjectMissing, move_object
 from redshift_ingest.sql import render
 
 log = logging.getLogger(__name__)
@@ -39,8 +39,14 @@ def claim_file(file_type: FileType, settings: Settings, context: dict[str, Any])
     :raises AirflowFailException: the ``file_id`` param names a file that cannot be rerun.
 
     With the ``file_id`` param, a FAILED file is first replayed (see :mod:`redshift_ingest.replay`).
+    With ``force`` too, a DONE file is reloaded: its object comes back from the archive and the COPY
+    step replaces its rows (file-scoped, by ``target.file_id_column``; the whole table for
+    ``load_mode: replace``).
     """
     file_id = (context["params"].get("file_id") or "").strip() or None
+    force = bool(context["params"].get("force"))
+    if force and not file_id:
+        raise AirflowFailException("force reloads one file: give its file_id too")
     conn = _warehouse(settings)
     try:
         resumed = register.failed_claim_of_run(conn, settings, file_type.name, context["run_id"])
@@ -53,6 +59,10 @@ def claim_file(file_type: FileType, settings: Settings, context: dict[str, Any])
             conn.rollback()
             if row and row["status"] == register.FAILED and row["file_type"] == file_type.name:
                 replay(conn, settings, file_id)  # back from quarantine, FAILED -> NEW, history kept
+            loaded = row and row["status"] in (register.DONE, register.DONE_WITH_REJECTS)
+            if force and loaded and row["file_type"] == file_type.name:
+                _check_reloadable(file_type)
+                restore_for_reload(settings, row)  # back from the archive; the claim below reloads it
         claimed = register.claim_file(
             conn,
             settings,
@@ -61,8 +71,9 @@ def claim_file(file_type: FileType, settings: Settings, context: dict[str, Any])
             dag_id=context["dag"].dag_id,
             run_id=context["run_id"],
             file_id=file_id,
+            reload=force,
         )
-    except (ValueError, ObjectMissing) as err:
+    except (ValueError, ObjectMissing, ObjectConflict) as err:
         raise AirflowFailException(str(err)) from err
     finally:
         conn.close()
@@ -70,6 +81,19 @@ def claim_file(file_type: FileType, settings: Settings, context: dict[str, Any])
         raise AirflowSkipException(f"no NEW {file_type.name} file to claim")
     log.info("Claimed %s (file_id %s, %s bytes)", claimed.url, claimed.file_id, claimed.size_bytes)
     return claimed.to_xcom()
+
+
+def _check_reloadable(file_type: FileType) -> None:
+    """A forced reload must be able to replace the file's rows exactly.
+
+    :raises AirflowFailException: an ``append`` target without ``target.file_id_column``.
+    """
+    if file_type.load_mode == "append" and not file_type.target.file_id_column:
+        raise AirflowFailException(
+            f"file type {file_type.name} appends to {file_type.target.table} without target.file_id_column, "
+            "so a reload cannot find the file's earlier rows and would load them twice: add the column "
+            "to reload files"
+        )
 
 
 class FileUnusable(AirflowFailException):
@@ -151,6 +175,7 @@ def ensure_target_table(file_type: FileType, settings: Settings) -> str:
     """Run the file type's DDL (``CREATE TABLE IF NOT EXISTS``, rendered with the quoted target).
 
     :returns: the target table name.
+    :raises AirflowFailException: the table lacks the file type's ``target.file_id_column``.
     """
     table = file_type.target.table
     ddl = render(file_type.target.ddl, target=table.quoted)
@@ -159,7 +184,17 @@ def ensure_target_table(file_type: FileType, settings: Settings) -> str:
         with conn.cursor() as cur:
             cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(table.schema_name)}")
             cur.execute(ddl)
-        conn.commit()
+            conn.commit()
+            column = file_type.target.file_id_column
+            if column:
+                cur.execute(f"SELECT * FROM {table.quoted} LIMIT 0")
+                if column not in [d[0] for d in cur.description]:
+                    raise AirflowFailException(
+                        f"table {table} has no column {column!r} (target.file_id_column of file type "
+                        f"{file_type.name}): add {column} VARCHAR(64) to the table and to include/sql/"
+                        f"{file_type.target.ddl}"
+                    )
+        conn.rollback()
     finally:
         conn.close()
     return str(table)

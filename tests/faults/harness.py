@@ -35,12 +35,11 @@ build_dag(ft, default_settings()).test()
 def file_type_spec(name: str, table: str, **changes) -> dict:
     """A variant of a shipped file type that loads into its own ``table`` (one file per table, so
     the table's row count is that file's rows)."""
-    base_ddl = {
-        "seattle_weather": "ddl/seattle_weather.sql",
-        "languages": "ddl/languages.sql",
-        "tickit_event": "ddl/tickit_event.sql",
-    }[name]
-    return {"name": name, "changes": {"target": {"table": table, "ddl": base_ddl}, "retry_delay_seconds": 1, **changes}}
+    from redshift_ingest.config import default_file_types
+
+    base = next(ft for ft in default_file_types() if ft.name == name)
+    target = {**base.target.model_dump(), "table": table}
+    return {"name": name, "changes": {"target": target, "retry_delay_seconds": 1, **changes}}
 
 
 def start_dag(spec: dict) -> subprocess.Popen:

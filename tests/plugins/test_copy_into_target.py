@@ -20,7 +20,10 @@ RUN = "manual__test"
 
 
 def file_type(name: str, **changes) -> FileType:
+    """A shipped file type with ``changes``; a ``target`` change is merged into the shipped target."""
     base = next(ft for ft in default_file_types() if ft.name == name)
+    if "target" in changes:
+        changes["target"] = {**base.target.model_dump(), **changes["target"]}
     return FileType.model_validate({**base.model_dump(), **changes})
 
 
@@ -96,7 +99,8 @@ def test_above_maxerror_the_copy_fails_loads_nothing_and_says_why(warehouse, set
     claimed = claim(warehouse, settings, landing, ft, "landing/weather/fail.csv", body)
     with pytest.raises(LoadRejected) as err:
         run(ft, claimed, settings)
-    assert "Load into table 'copy_fail' failed" in str(err.value)
+    assert "into weather.copy_fail (through staging table stage_seattle_weather) failed" in str(err.value)
+    assert "Load into table 'stage_seattle_weather' failed" in str(err.value)
     assert "first: line 4, column precipitation" in str(err.value)
     assert err.value.result.rows_rejected == 1
     assert count(warehouse, ft) == 0
@@ -108,7 +112,7 @@ def test_above_maxerror_the_copy_fails_loads_nothing_and_says_why(warehouse, set
 def test_replace_mode_deletes_in_the_same_transaction(warehouse, settings, landing):
     ft = file_type(
         "seattle_weather",
-        target={"table": "weather.copy_replace", "ddl": "ddl/seattle_weather.sql"},
+        target={"table": "weather.copy_replace", "on_new_version": "keep"},
         load_mode="replace",
     )
     first = claim(warehouse, settings, landing, ft, "landing/weather/r1.csv", WEATHER)

@@ -152,20 +152,66 @@ def test_rerun_by_file_id_and_replay_keep_history(warehouse, settings):
         claim(warehouse, settings, "r3", file_id="0" * 64)
 
 
-def test_rerun_of_a_done_file_is_refused(warehouse, settings):
-    o = obj("landing/weather/done.csv")
-    register.register_object(warehouse, settings, o, "seattle_weather", "test")
-    claim(warehouse, settings, "r1")
+def load_and_finish(warehouse, settings, o: S3Object, run_id: str, rows: int = 1) -> None:
+    """Record a committed load of ``o`` by ``run_id`` (which holds its claim) and mark it DONE."""
     with warehouse.cursor() as cur:
         register.record_load(
-            cur, settings, o.file_id, "r1", copy_query_id=1, rows_loaded=1, rows_rejected=0, first_error=None
+            cur, settings, o.file_id, run_id, copy_query_id=1, rows_loaded=rows, rows_rejected=0, first_error=None
         )
     warehouse.commit()
     register.mark_done(warehouse, settings, o.file_id)
-    with pytest.raises(ValueError, match="is DONE; only NEW or FAILED"):
+
+
+def test_rerun_of_a_done_file_needs_force(warehouse, settings):
+    o = obj("landing/weather/done.csv")
+    register.register_object(warehouse, settings, o, "seattle_weather", "test")
+    claim(warehouse, settings, "r1")
+    load_and_finish(warehouse, settings, o, "r1", rows=7)
+    with pytest.raises(ValueError, match="is DONE: trigger with force=true"):
         claim(warehouse, settings, "r2", file_id=o.file_id)
     with pytest.raises(ValueError, match="is of file type"):
-        claim(warehouse, settings, "r2", file_type="tweets", file_id=o.file_id)
+        claim(warehouse, settings, "r2", file_type="tweets", file_id=o.file_id, reload=True)
+    assert status(warehouse, settings, o.file_id) == "DONE"
+
+    reloaded = claim(warehouse, settings, "r2", file_id=o.file_id, reload=True)
+    assert reloaded.file_id == o.file_id
+    row = register.get_file(warehouse, settings, o.file_id)
+    warehouse.rollback()
+    assert (row["status"], row["run_id"], row["loaded_at"], row["rows_loaded"]) == ("IN_PROGRESS", "r2", None, None)
+    assert row["attempts"] == 2
+    history = register_history(warehouse, settings, o.file_id)
+    assert "attempt 1 DONE: 7 rows loaded, 0 rejected by COPY query 1 (forced reload" in history
+
+
+def register_history(warehouse, settings, file_id: str) -> str:
+    with warehouse.cursor() as cur:
+        cur.execute(f"SELECT history FROM {settings.register_table.quoted} WHERE file_id = %s", (file_id,))
+        value = cur.fetchone()[0]
+    warehouse.rollback()
+    return value or ""
+
+
+def test_a_new_upload_of_a_key_filters_out_its_unloaded_earlier_version(warehouse, settings):
+    v1 = obj("landing/weather/versions.csv", etag="v1", minute=1)
+    v2 = obj("landing/weather/versions.csv", etag="v2", minute=2)
+    register.register_object(warehouse, settings, v1, "seattle_weather", "test")
+    register.register_object(warehouse, settings, v2, "seattle_weather", "test")
+    assert status(warehouse, settings, v1.file_id) == "FILTERED_OUT"
+    assert status(warehouse, settings, v2.file_id) == "NEW"
+    assert "a newer upload of the key was registered: " + v2.file_id in register_history(
+        warehouse, settings, v1.file_id
+    )
+    # A late event for an even older version is filtered out at once; the newest stays NEW.
+    v0 = obj("landing/weather/versions.csv", etag="v0", minute=0)
+    register.register_object(warehouse, settings, v0, "seattle_weather", "test")
+    assert status(warehouse, settings, v0.file_id) == "FILTERED_OUT"
+    assert status(warehouse, settings, v2.file_id) == "NEW"
+    # A loaded version is history, not a candidate: the next upload stays NEW beside it.
+    claim(warehouse, settings, "r1")
+    load_and_finish(warehouse, settings, v2, "r1")
+    v3 = obj("landing/weather/versions.csv", etag="v3", minute=3)
+    register.register_object(warehouse, settings, v3, "seattle_weather", "test")
+    assert (status(warehouse, settings, v2.file_id), status(warehouse, settings, v3.file_id)) == ("DONE", "NEW")
 
 
 def test_register_ddl_runs_on_the_stand_in_twice(warehouse, settings):

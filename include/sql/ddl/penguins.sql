@@ -16,5 +16,6 @@ CREATE TABLE IF NOT EXISTS {{ target }} (
     sex               varchar(8),
     delta_15_n        decimal(8, 5),
     delta_13_c        decimal(8, 5),
-    comments          varchar(256)
+    comments          varchar(256),
+    ingest_file_id    varchar(64)  -- the register file_id of the file that loaded the row
 );

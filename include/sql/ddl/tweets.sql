@@ -7,6 +7,7 @@ CREATE TABLE IF NOT EXISTS {{ target }} (
     text           varchar(max),
     retweet_count  integer,
     favorite_count integer,
-    truncated      boolean
+    truncated      boolean,
+    ingest_file_id varchar(64)  -- the register file_id of the file that loaded the row
 )
 DISTKEY (id);

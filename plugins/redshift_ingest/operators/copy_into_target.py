@@ -13,8 +13,8 @@ from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException
 
 from redshift_ingest import register
-from redshift_ingest.config import FileType, Settings, default_settings
-from redshift_ingest.copy_sql import build_copy
+from redshift_ingest.config import FileType, Settings, default_settings, quote_identifier
+from redshift_ingest.copy_sql import build_copy, quote_column
 from redshift_ingest.hooks.warehouse import WarehouseHook
 from redshift_ingest.replay import hold_claim
 from redshift_ingest.sql import render
@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from airflow.sdk import Context
 
 ERROR_REPORT_ROWS = 1000  # rows of the rejected-rows report; STL_LOAD_ERRORS keeps them anyway
+
+
+class NewerVersionLoaded(AirflowFailException):
+    """A newer version of the same S3 key is already loaded: this older one is not (not retried)."""
 
 
 class LoadRejected(AirflowFailException):
@@ -68,6 +72,7 @@ class LoadResult:
     first_error: str | None
     error_report_key: str | None = None
     already_loaded: bool = False
+    rows_replaced: int = 0  # rows of earlier versions of the same key deleted (on_new_version: replace)
 
     def to_xcom(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,6 +90,12 @@ class CopyIntoTargetOperator(BaseOperator):
     records them in the register with a guarded UPDATE. Then it commits: the rows and "loaded" become
     visible together. A retry or a cleared task finds the file already loaded and loads nothing.
 
+    With ``target.file_id_column`` the COPY goes into a temporary staging table shaped like the
+    target, and from there into the target with the loading ``file_id`` in that column, after a
+    file-scoped delete: a forced reload replaces the file's own rows, and ``on_new_version: replace``
+    deletes the rows of earlier versions of the same key (they become ``REPLACED``). All of it is the
+    same transaction as the COPY and the register update.
+
     When rows were rejected, a CSV report of them (line, column, type, code, reason, raw value) is
     written to S3 at ``<archive_prefix><key>.load_errors.csv`` and its key recorded.
 
@@ -96,6 +107,8 @@ class CopyIntoTargetOperator(BaseOperator):
     :param settings: shared settings (connection ids, register table); default: the deployed ones.
     :returns: (XCom) :class:`LoadResult` as a dict.
     :raises LoadRejected: the COPY failed on the file's data (not retried); the file goes FAILED.
+    :raises NewerVersionLoaded: a newer version of the key is already loaded (not retried, not quarantined).
+    :raises AirflowFailException: the target lacks ``target.file_id_column`` (a config error).
     :raises register.ClaimLost: this run no longer holds the file.
     :raises psycopg2.OperationalError: the connection failed (retried by Airflow).
     """
@@ -142,7 +155,7 @@ class CopyIntoTargetOperator(BaseOperator):
                     error_report_key=row["error_report_key"],
                     already_loaded=True,
                 ).to_xcom()
-            result = self._load(conn, hook, settings, claim, run_id)
+            result = self._load(conn, hook, settings, claim, run_id, row)
         finally:
             conn.close()
         self.log.info(
@@ -156,30 +169,43 @@ class CopyIntoTargetOperator(BaseOperator):
         return result.to_xcom()
 
     def _load(
-        self, conn, hook: WarehouseHook, settings: Settings, claim: register.ClaimedFile, run_id: str
+        self, conn, hook: WarehouseHook, settings: Settings, claim: register.ClaimedFile, run_id: str, row: dict
     ) -> LoadResult:
         prepared = self.prepared or {}
-        copy = build_copy(
-            self.file_type,
-            table=self.file_type.target.table,
-            copy_from=prepared.get("copy_from") or claim.url,
-            iam_role_arn=hook.iam_role_arn,
-            compression=prepared.get("compression"),
-            manifest=bool(prepared.get("manifest")),
-        )
+        target = self.file_type.target
         source = settings.load_errors_source
         try:
             with conn.cursor() as cur:
-                if self.file_type.load_mode == "replace":
+                columns = _columns(cur, target.table) if target.file_id_column else None
+                if columns is not None and target.file_id_column not in columns:
+                    raise AirflowFailException(
+                        f"table {target.table} has no column {target.file_id_column!r} (target.file_id_column of "
+                        f"file type {self.file_type.name}): add it as VARCHAR(64) to the table and to "
+                        f"include/sql/{target.ddl}; nothing was loaded"
+                    )
+                copy_table = target.table if columns is None else self._create_staging_table(cur)
+                copy = build_copy(
+                    self.file_type,
+                    table=copy_table,
+                    copy_from=prepared.get("copy_from") or claim.url,
+                    iam_role_arn=hook.iam_role_arn,
+                    compression=prepared.get("compression"),
+                    manifest=bool(prepared.get("manifest")),
+                    columns=None if columns is None else tuple(c for c in columns if c != target.file_id_column),
+                )
+                if columns is None and self.file_type.load_mode == "replace":
                     # Not TRUNCATE: it commits implicitly on Redshift (AWS "TRUNCATE").
-                    cur.execute(f"DELETE FROM {self.file_type.target.table.quoted}")
-                self.log.info("Running COPY into %s from %s", self.file_type.target.table, copy.parameters["copy_from"])
+                    cur.execute(f"DELETE FROM {target.table.quoted}")
+                self.log.info("Running COPY into %s from %s", copy_table, copy.parameters["copy_from"])
                 cur.execute(copy.sql, copy.parameters)
                 cur.execute("SELECT pg_last_copy_count(), pg_last_copy_id()")
                 rows_loaded, query_id = cur.fetchone()
                 errors = _load_errors(cur, source, query_id, ERROR_REPORT_ROWS)
                 cur.execute(render(f"load/count_load_errors_{source}.sql"), {"query_id": query_id})
                 rows_rejected = cur.fetchone()[0]
+                rows_replaced = 0
+                if columns is not None:
+                    rows_replaced = self._publish(cur, settings, claim, row, columns, copy_table)
                 report_key = None
                 if rows_rejected:
                     report_key = settings.archive_prefix + claim.key + ".load_errors.csv"
@@ -189,6 +215,7 @@ class CopyIntoTargetOperator(BaseOperator):
                     copy_query_id=query_id,
                     first_error=errors[0].describe() if errors else None,
                     error_report_key=report_key,
+                    rows_replaced=rows_replaced,
                 )
                 recorded = register.record_load(
                     cur,
@@ -215,9 +242,77 @@ class CopyIntoTargetOperator(BaseOperator):
             return result
         except (psycopg2.OperationalError, psycopg2.InterfaceError):
             raise
+        except AirflowFailException:
+            conn.rollback()
+            raise
         except psycopg2.Error as err:
             conn.rollback()
             raise self._rejected(conn, settings, claim, err) from err
+
+    @property
+    def _staging_name(self) -> str:
+        return f"stage_{self.file_type.name}"
+
+    def _create_staging_table(self, cur) -> str:
+        """A temporary table shaped like the target, for this session and transaction (AWS "Use a
+        staging table to perform a merge"): COPY writes it, then its rows go to the target with the
+        loading ``file_id``. :returns: its (unqualified) name."""
+        name = self._staging_name
+        cur.execute(f"DROP TABLE IF EXISTS {quote_identifier(name)}")
+        cur.execute(f"CREATE TEMP TABLE {quote_identifier(name)} (LIKE {self.file_type.target.table.quoted})")
+        return name
+
+    def _publish(
+        self, cur, settings: Settings, claim: register.ClaimedFile, row: dict, columns: list[str], staging: str
+    ) -> int:
+        """Staging table -> target, tagged with ``file_id``, under ``LOCK`` of the target.
+
+        Deletes first, in the same transaction: for ``load_mode: replace`` every row; otherwise the
+        rows an earlier load of this very file left (a forced reload), and, with ``on_new_version:
+        replace``, the rows of the earlier versions of the same key (marked ``REPLACED``).
+
+        :returns: rows deleted for earlier versions of the key.
+        :raises NewerVersionLoaded: a newer version of the key is already loaded (nothing is changed).
+        """
+        target = self.file_type.target
+        table = target.table.quoted
+        lineage = quote_column(target.file_id_column)
+        # Serialise writers of the target (two file types may share it; Redshift "LOCK" avoids
+        # serializable-isolation errors between concurrent DELETE/INSERT transactions).
+        cur.execute(f"LOCK {table}")
+        rows_replaced = 0
+        if target.on_new_version == "replace" and self.file_type.load_mode == "append":
+            versions = register.loaded_versions(cur, settings, claim.file_id, claim.bucket, claim.key)
+            mine = row.get("last_modified")
+            newer = [v for v in versions if mine and v["last_modified"] and v["last_modified"] > mine]
+            if newer:
+                raise NewerVersionLoaded(
+                    f"{claim.url} (last modified {mine}) is older than version {newer[-1]['file_id']} "
+                    f"(last modified {newer[-1]['last_modified']}), whose rows are already in {target.table}: "
+                    "loading it would replace newer rows with older ones, so nothing was loaded. "
+                    "The file is kept where it is."
+                )
+            for version in versions:
+                cur.execute(f"DELETE FROM {table} WHERE {lineage} = %(file_id)s", {"file_id": version["file_id"]})
+                deleted = cur.rowcount
+                register.mark_replaced(cur, settings, version["file_id"], claim.file_id, deleted)
+                rows_replaced += deleted
+                self.log.info(
+                    "Replaced version %s of %s: %d rows deleted from %s", version["file_id"], claim.url, deleted, table
+                )
+        if self.file_type.load_mode == "replace":
+            cur.execute(f"DELETE FROM {table}")  # Not TRUNCATE: it commits implicitly on Redshift.
+        else:
+            cur.execute(f"DELETE FROM {table} WHERE {lineage} = %(file_id)s", {"file_id": claim.file_id})
+            if cur.rowcount:
+                self.log.info("Deleted %d rows an earlier load of this file left in %s", cur.rowcount, table)
+        data = ", ".join(quote_column(c) for c in columns if c != target.file_id_column)
+        cur.execute(
+            f"INSERT INTO {table} ({data}, {lineage}) SELECT {data}, %(file_id)s FROM {quote_identifier(staging)}",
+            {"file_id": claim.file_id},
+        )
+        cur.execute(f"DROP TABLE {quote_identifier(staging)}")
+        return rows_replaced
 
     def _rejected(self, conn, settings: Settings, claim: register.ClaimedFile, err: psycopg2.Error) -> LoadRejected:
         source = settings.load_errors_source
@@ -243,11 +338,18 @@ class CopyIntoTargetOperator(BaseOperator):
             first_error=first,
             error_report_key=report_key,
         )
-        text = f"COPY of {claim.url} into {self.file_type.target.table} failed: {message}"
+        via = f" (through staging table {self._staging_name})" if self.file_type.target.file_id_column else ""
+        text = f"COPY of {claim.url} into {self.file_type.target.table}{via} failed: {message}"
         if first:
             max_error = self.file_type.copy_options.max_error
             text += f" | {rows_rejected} rows rejected (MAXERROR {max_error}); first: {first}"
         return LoadRejected(text, result)
+
+
+def _columns(cur, table) -> list[str]:
+    """The table's column names in order (from the result description of a zero-row SELECT)."""
+    cur.execute(f"SELECT * FROM {table.quoted} LIMIT 0")
+    return [d[0] for d in cur.description]
 
 
 def _load_errors(cur, source: str, query_id: int | None, limit: int) -> list[LoadError]:
