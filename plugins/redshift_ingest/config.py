@@ -253,7 +253,9 @@ class FileType(_Model):
             if self.load_mode == "replace":
                 raise ValueError("target.on_new_version applies to load_mode append (replace empties the table anyway)")
             if not self.target.file_id_column:
-                raise ValueError("target.on_new_version: replace needs target.file_id_column, to find the rows to replace")
+                raise ValueError(
+                    "target.on_new_version: replace needs target.file_id_column, to find the rows to replace"
+                )
         return self
 
     @property

@@ -130,6 +130,9 @@ def register_object(conn, settings: Settings, obj: S3Object, file_type: str | No
         "last_modified": obj.last_modified,
         "status": NEW if file_type else UNMATCHED,
         "registered_by": registered_by,
+        # In microseconds (GETDATE() has whole seconds): it orders versions of a key uploaded in the
+        # same second (S3 last-modified has whole seconds too).
+        "registered_at": datetime.now(UTC).replace(tzinfo=None),
     }
     try:
         with conn.cursor() as cur:
@@ -264,7 +267,9 @@ def _rerun_candidate(cur, settings: Settings, file_type: str, file_id: str, relo
             f"file_id {file_id} is {record['status']}: trigger with force=true to reload it (its rows are replaced)"
         )
     if record["status"] not in (NEW, FAILED, DONE, DONE_WITH_REJECTS):
-        raise ValueError(f"file_id {file_id} is {record['status']}; only NEW, FAILED or (with force) DONE files can be rerun")
+        raise ValueError(
+            f"file_id {file_id} is {record['status']}; only NEW, FAILED or (with force) DONE files can be rerun"
+        )
     return file_id, record["status"]
 
 
@@ -282,6 +287,9 @@ def require_claim(conn, settings: Settings, file_id: str, run_id: str) -> dict[s
         _execute(cur, settings, "reclaim_file.sql", params)
     conn.commit()
     row = get_file(conn, settings, file_id)
+    # End the read's transaction: a step holding it open (through a long prepare) would hold a share
+    # lock on the register and block every claim and registration that takes LOCK.
+    conn.rollback()
     if row is None or row["status"] != IN_PROGRESS or row["run_id"] != run_id:
         state = "missing" if row is None else f"{row['status']} (run {row['run_id']})"
         raise ClaimLost(f"file {file_id} is no longer claimed by run {run_id}: it is {state}")
@@ -370,6 +378,7 @@ def mark_done(conn, settings: Settings, file_id: str) -> str | None:
     if not updated:
         return None
     row = get_file(conn, settings, file_id)
+    conn.rollback()
     return row["status"] if row else None
 
 

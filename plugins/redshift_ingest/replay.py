@@ -41,7 +41,11 @@ def replay(conn, settings: Settings, file_id: str) -> dict[str, Any]:
         raise ValueError(f"file_id {file_id} is {row['status']}; only FAILED files are replayed")
     if row["quarantine_key"]:
         move_object(
-            S3Hook(aws_conn_id=settings.aws_conn_id), row["bucket"], row["quarantine_key"], row["s3_key"], overwrite=False
+            S3Hook(aws_conn_id=settings.aws_conn_id),
+            row["bucket"],
+            row["quarantine_key"],
+            row["s3_key"],
+            overwrite=False,
         )
     if not register.replay_file(conn, settings, file_id):
         raise ValueError(f"file_id {file_id} changed state during the replay; look at it again")

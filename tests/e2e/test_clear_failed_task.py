@@ -75,6 +75,10 @@ def test_clear_the_failed_copy_after_fixing_the_table(landing, warehouse, settin
         cur.execute("SELECT attempts, history FROM public.mng WHERE file_id = %s", (obj.file_id,))
         attempts, history = cur.fetchone()
     warehouse.rollback()
-    assert attempts == 2 and "(task cleared)" in history and "into weather.cleared (through staging table stage_seattle_weather) failed" in history
+    assert (
+        attempts == 2
+        and "(task cleared)" in history
+        and "into weather.cleared (through staging table stage_seattle_weather) failed" in history
+    )
     keys = {o["Key"] for o in landing.list_objects_v2(Bucket=BUCKET).get("Contents", [])}
     assert "archive/" + KEY in keys and KEY not in keys and "quarantine/" + KEY not in keys

@@ -99,4 +99,7 @@ def test_replay_by_dag_param_in_one_step(failed_file, warehouse, settings, landi
         cur.execute("SELECT history FROM public.mng WHERE file_id = %s", (failed_file,))
         history = cur.fetchone()[0]
     warehouse.rollback()
-    assert "attempt 1 FAILED" in history and "into weather.replayed (through staging table stage_seattle_weather) failed" in history
+    assert (
+        "attempt 1 FAILED" in history
+        and "into weather.replayed (through staging table stage_seattle_weather) failed" in history
+    )

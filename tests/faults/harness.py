@@ -28,7 +28,7 @@ from redshift_ingest.dag_factory import build_dag
 spec = json.loads(sys.argv[1])
 base = next(ft for ft in default_file_types() if ft.name == spec["name"])
 ft = FileType.model_validate({**base.model_dump(), **spec["changes"]})
-build_dag(ft, default_settings()).test()
+build_dag(ft, default_settings()).test(run_conf=json.loads(sys.argv[2]) if len(sys.argv) > 2 else None)
 """
 
 
@@ -42,10 +42,10 @@ def file_type_spec(name: str, table: str, **changes) -> dict:
     return {"name": name, "changes": {"target": target, "retry_delay_seconds": 1, **changes}}
 
 
-def start_dag(spec: dict) -> subprocess.Popen:
-    """Run the DAG of ``spec`` with ``dag.test()`` in a new process group (the worker)."""
+def start_dag(spec: dict, run_conf: dict | None = None) -> subprocess.Popen:
+    """Run the DAG of ``spec`` with ``dag.test(run_conf=...)`` in a new process group (the worker)."""
     return subprocess.Popen(
-        [sys.executable, "-c", RUNNER, json.dumps(spec)],
+        [sys.executable, "-c", RUNNER, json.dumps(spec), *([json.dumps(run_conf)] if run_conf else [])],
         cwd=REPO,
         env=os.environ.copy(),
         stdout=subprocess.DEVNULL,
@@ -86,7 +86,7 @@ def kill_when(proc: subprocess.Popen, condition: Callable[[], str | None], timeo
 
 def run_dag(spec: dict, run_conf: dict | None = None, timeout: float = 300) -> int:
     """Run the DAG to its end in a worker process; returns its exit status."""
-    proc = start_dag(spec)
+    proc = start_dag(spec, run_conf)
     try:
         return proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -83,6 +83,17 @@ def test_the_shipped_configs_are_valid():
         ({"tags": ["nonsense"]}, "tags", "unknown tags"),
         ({"alerts": {"email": ["not-an-address"]}}, "alerts.email.0", "should match pattern"),
         ({"owner": ""}, "owner", "at least 1 character"),
+        (
+            {"target": {**GOOD["target"], "file_id_column": "File ID"}},
+            "target.file_id_column",
+            "lower-case identifier",
+        ),
+        (
+            {"target": {**GOOD["target"], "file_id_column": None}},
+            "target.on_new_version",
+            "replace needs target.file_id_column",
+        ),
+        ({"load_mode": "replace"}, "target.on_new_version", "applies to load_mode append"),
     ],
 )
 def test_invalid_field_is_named(include, change, field, message):
@@ -117,6 +128,17 @@ def test_unreadable_yaml(include):
 def test_overlapping_file_types_are_refused(include):
     write(include, "weather_copy", {**GOOD, "name": "weather_copy"})
     with pytest.raises(ConfigError, match="both match prefix"):
+        load_file_types(include / "config/file_types")
+
+
+def test_a_shared_table_is_append_only(include):
+    """Two file types may load one table, but ``replace`` would delete the other's rows."""
+    shared = {**GOOD, "source": {"prefix": "landing/weather-b/", "pattern": "*.csv"}}
+    write(include, "weather_b", {**shared, "name": "weather_b"})
+    assert {ft.name for ft in load_file_types(include / "config/file_types")} >= {"seattle_weather", "weather_b"}
+    replacing = {**shared, "target": {**GOOD["target"], "on_new_version": "keep"}, "load_mode": "replace"}
+    write(include, "weather_b", {**replacing, "name": "weather_b"})
+    with pytest.raises(ConfigError, match=r"'seattle_weather' and 'weather_b' share table weather\.daily_observations"):
         load_file_types(include / "config/file_types")
 
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import UTC
 
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 
 from redshift_ingest import register
 from redshift_ingest.config import FileType, default_file_types
 from redshift_ingest.copy_sql import build_copy
-from redshift_ingest.operators.copy_into_target import CopyIntoTargetOperator, LoadRejected
+from redshift_ingest.operators.copy_into_target import CopyIntoTargetOperator, LoadRejected, NewerVersionLoaded
 from redshift_ingest.register import S3Object
 from redshift_ingest.tasks import ensure_target_table
 
@@ -160,3 +162,141 @@ def test_copy_needs_the_iam_role_extra(monkeypatch, warehouse, settings, landing
     monkeypatch.setenv("AIRFLOW_CONN_REDSHIFT_DEFAULT", json.dumps(conn))
     with pytest.raises(ValueError, match="no 'iam_role_arn' extra"):
         run(ft, claimed, settings)
+
+
+def tagged_counts(warehouse, ft: FileType) -> dict[str | None, int]:
+    """Rows of the target per ``ingest_file_id``."""
+    with warehouse.cursor() as cur:
+        cur.execute(f"SELECT ingest_file_id, count(*) FROM {ft.target.table.quoted} GROUP BY 1")
+        counts = dict(cur.fetchall())
+    warehouse.rollback()
+    return counts
+
+
+def upload(warehouse, settings, landing, ft: FileType, key: str, body: bytes) -> S3Object:
+    """Land ``body`` under ``key`` and register that version (as the Lambda does)."""
+    landing.put_object(Bucket=BUCKET, Key=key, Body=body)
+    head = landing.head_object(Bucket=BUCKET, Key=key)
+    modified = head["LastModified"].astimezone(UTC).replace(tzinfo=None)
+    obj = S3Object(BUCKET, key, head["ContentLength"], head["ETag"].strip('"'), None, modified)
+    register.register_object(warehouse, settings, obj, ft.name, "test")
+    return obj
+
+
+def claim_one(warehouse, settings, ft: FileType, run_id: str, file_id: str | None = None) -> dict:
+    ensure_target_table(ft, settings)
+    claimed = register.claim_file(
+        warehouse, settings, file_type=ft.name, selection="all", dag_id="d", run_id=run_id, file_id=file_id
+    )
+    return claimed.to_xcom()
+
+
+def run_as(ft: FileType, claimed: dict, settings, run_id: str) -> dict:
+    op = CopyIntoTargetOperator(task_id="copy_into_target", file_type=ft, claimed_file=claimed, settings=settings)
+    return op.execute({"run_id": run_id})
+
+
+ONE_DAY = b"date,precipitation,temp_max,temp_min,wind,weather\n2012-01-09,4.3,9.4,5.0,3.4,rain\n"
+
+
+def test_rows_carry_the_file_id_of_the_file_that_loaded_them(warehouse, settings, landing):
+    ft = file_type("seattle_weather", target={"table": "weather.copy_tagged"})
+    claimed = claim(warehouse, settings, landing, ft, "landing/weather/tagged.csv", WEATHER)
+    result = run(ft, claimed, settings)
+    assert result["rows_loaded"] == 2
+    assert tagged_counts(warehouse, ft) == {claimed["file_id"]: 2}
+    with warehouse.cursor() as cur:  # the staging table was temporary and is gone
+        cur.execute("SELECT count(*) FROM pg_class WHERE relname = 'stage_seattle_weather'")
+        assert cur.fetchone()[0] == 0
+    warehouse.rollback()
+
+
+def test_a_new_version_of_a_key_replaces_the_rows_of_the_earlier_one(warehouse, settings, landing):
+    ft = file_type("seattle_weather", target={"table": "weather.copy_versions"})
+    key = "landing/weather/versions.csv"
+    other = upload(warehouse, settings, landing, ft, "landing/weather/other-key.csv", ONE_DAY)
+    run_as(ft, claim_one(warehouse, settings, ft, "r0", other.file_id), settings, "r0")
+    register.mark_done(warehouse, settings, other.file_id)
+
+    v1 = upload(warehouse, settings, landing, ft, key, WEATHER)
+    assert run_as(ft, claim_one(warehouse, settings, ft, "r1"), settings, "r1")["rows_loaded"] == 2
+    register.mark_done(warehouse, settings, v1.file_id)
+    v2 = upload(warehouse, settings, landing, ft, key, ONE_DAY)  # same key, new content (new ETag)
+    assert v2.file_id != v1.file_id
+    result = run_as(ft, claim_one(warehouse, settings, ft, "r2"), settings, "r2")
+
+    assert (result["rows_loaded"], result["rows_replaced"]) == (1, 2)
+    assert tagged_counts(warehouse, ft) == {other.file_id: 1, v2.file_id: 1}  # the other key's rows untouched
+    earlier = register.get_file(warehouse, settings, v1.file_id)
+    warehouse.rollback()
+    assert earlier["status"] == "REPLACED"
+    with warehouse.cursor() as cur:
+        cur.execute(
+            f"SELECT superseded_by, history FROM {settings.register_table.quoted} WHERE file_id = %s", (v1.file_id,)
+        )
+        superseded_by, history = cur.fetchone()
+    warehouse.rollback()
+    assert superseded_by == v2.file_id
+    assert f"was DONE with 2 rows; replaced by file {v2.file_id}, 2 rows deleted" in history
+
+
+def test_keep_leaves_the_earlier_version_rows(warehouse, settings, landing):
+    ft = file_type("seattle_weather", target={"table": "weather.copy_keep", "on_new_version": "keep"})
+    key = "landing/weather/kept.csv"
+    v1 = upload(warehouse, settings, landing, ft, key, WEATHER)
+    run_as(ft, claim_one(warehouse, settings, ft, "r1"), settings, "r1")
+    register.mark_done(warehouse, settings, v1.file_id)
+    v2 = upload(warehouse, settings, landing, ft, key, ONE_DAY)
+    assert run_as(ft, claim_one(warehouse, settings, ft, "r2"), settings, "r2")["rows_replaced"] == 0
+    assert tagged_counts(warehouse, ft) == {v1.file_id: 2, v2.file_id: 1}
+
+
+def test_an_older_version_never_replaces_a_newer_one(warehouse, settings, landing):
+    """v1 is claimed, then v2 lands and is loaded first: v1's COPY must not delete v2's rows."""
+    ft = file_type("seattle_weather", target={"table": "weather.copy_stale"})
+    key = "landing/weather/stale.csv"
+    v1 = upload(warehouse, settings, landing, ft, key, WEATHER)
+    v1_claim = claim_one(warehouse, settings, ft, "r1")
+    v2 = upload(warehouse, settings, landing, ft, key, ONE_DAY)
+    run_as(ft, claim_one(warehouse, settings, ft, "r2", v2.file_id), settings, "r2")
+    register.mark_done(warehouse, settings, v2.file_id)
+
+    with pytest.raises(NewerVersionLoaded, match="older than version " + v2.file_id):
+        run_as(ft, v1_claim, settings, "r1")
+    assert tagged_counts(warehouse, ft) == {v2.file_id: 1}
+    row = register.get_file(warehouse, settings, v1.file_id)
+    warehouse.rollback()
+    assert (row["status"], row["loaded_at"]) == ("IN_PROGRESS", None)  # the failure callback marks it FAILED
+
+
+def test_a_reload_replaces_the_file_s_own_rows(warehouse, settings, landing):
+    ft = file_type("seattle_weather", target={"table": "weather.copy_reload"})
+    v1 = upload(warehouse, settings, landing, ft, "landing/weather/reload.csv", WEATHER)
+    run_as(ft, claim_one(warehouse, settings, ft, "r1"), settings, "r1")
+    register.mark_done(warehouse, settings, v1.file_id)
+    claimed = register.claim_file(
+        warehouse,
+        settings,
+        file_type=ft.name,
+        selection="all",
+        dag_id="d",
+        run_id="r2",
+        file_id=v1.file_id,
+        reload=True,
+    )
+    result = run_as(ft, claimed.to_xcom(), settings, "r2")
+    assert (result["rows_loaded"], result["already_loaded"]) == (2, False)
+    assert tagged_counts(warehouse, ft) == {v1.file_id: 2}
+
+
+def test_a_target_without_the_file_id_column_fails_with_the_fix(warehouse, settings, landing):
+    ft = file_type("seattle_weather", target={"table": "weather.copy_untagged"})
+    with warehouse.cursor() as cur:
+        cur.execute(
+            "CREATE TABLE weather.copy_untagged (date date, precipitation decimal(6,1), temp_max decimal(5,1),"
+            " temp_min decimal(5,1), wind decimal(5,1), weather varchar(16))"
+        )
+    warehouse.commit()
+    upload(warehouse, settings, landing, ft, "landing/weather/untagged.csv", WEATHER)
+    with pytest.raises(AirflowFailException, match=r"has no column 'ingest_file_id'.*add ingest_file_id VARCHAR"):
+        claim_one(warehouse, settings, ft, "r1")

@@ -1,5 +1,7 @@
 -- The sensor's question: is there a file of my type to load? (first cell truthy = yes)
-SELECT count(*)
-FROM {{ register }}
-WHERE file_type = %(file_type)s
-  AND (status = 'NEW' OR (%(file_id)s <> '' AND file_id = %(file_id)s AND status IN ('NEW', 'FAILED')));
+-- A run triggered with the file_id param does not wait: claim_file takes that file, or fails saying
+-- why it cannot (unknown, another file type, in a state that cannot be rerun).
+SELECT CASE
+           WHEN %(file_id)s <> '' THEN 1
+           ELSE (SELECT count(*) FROM {{ register }} WHERE file_type = %(file_type)s AND status = 'NEW')
+       END;

@@ -6,5 +6,5 @@ INSERT INTO {{ register }} (
 )
 SELECT
     %(file_id)s, %(file_type)s, %(bucket)s, %(s3_key)s, %(version_id)s, %(etag)s, %(size_bytes)s,
-    %(last_modified)s, %(status)s, getdate(), %(registered_by)s, 0
+    %(last_modified)s, %(status)s, %(registered_at)s, %(registered_by)s, 0
 WHERE NOT EXISTS (SELECT 1 FROM {{ register }} WHERE file_id = %(file_id)s);

@@ -6,6 +6,7 @@ import csv
 import io
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import psycopg2
@@ -283,12 +284,12 @@ class CopyIntoTargetOperator(BaseOperator):
         rows_replaced = 0
         if target.on_new_version == "replace" and self.file_type.load_mode == "append":
             versions = register.loaded_versions(cur, settings, claim.file_id, claim.bucket, claim.key)
-            mine = row.get("last_modified")
-            newer = [v for v in versions if mine and v["last_modified"] and v["last_modified"] > mine]
+            newer = [v for v in versions if _version_order(v) > _version_order(row)]
             if newer:
                 raise NewerVersionLoaded(
-                    f"{claim.url} (last modified {mine}) is older than version {newer[-1]['file_id']} "
-                    f"(last modified {newer[-1]['last_modified']}), whose rows are already in {target.table}: "
+                    f"{claim.url} (last modified {row['last_modified']}) is older than version "
+                    f"{newer[-1]['file_id']} (last modified {newer[-1]['last_modified']}, registered "
+                    f"{newer[-1]['registered_at']}), whose rows are already in {target.table}: "
                     "loading it would replace newer rows with older ones, so nothing was loaded. "
                     "The file is kept where it is."
                 )
@@ -344,6 +345,11 @@ class CopyIntoTargetOperator(BaseOperator):
             max_error = self.file_type.copy_options.max_error
             text += f" | {rows_rejected} rows rejected (MAXERROR {max_error}); first: {first}"
         return LoadRejected(text, result)
+
+
+def _version_order(row: dict[str, Any]) -> tuple[datetime, datetime]:
+    """Which of two versions of a key is newer: S3 last-modified (whole seconds), then registration."""
+    return (row.get("last_modified") or datetime.min, row.get("registered_at") or datetime.min)
 
 
 def _columns(cur, table) -> list[str]:
