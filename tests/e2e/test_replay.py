@@ -103,3 +103,16 @@ def test_replay_by_dag_param_in_one_step(failed_file, warehouse, settings, landi
         "attempt 1 FAILED" in history
         and "into weather.replayed (through staging table stage_seattle_weather) failed" in history
     )
+
+
+def test_replay_never_overwrites_a_newer_upload_in_landing(failed_file, warehouse, settings, landing):
+    """The key was uploaded again (a fixed file, not registered yet) while the bad one sat in
+    quarantine: replaying the bad one must not overwrite it."""
+    fixed = BODY.replace(b"heavy", b"0.0")
+    landing.put_object(Bucket=BUCKET, Key=KEY, Body=fixed)
+    done = replay_command(failed_file)
+    assert done.returncode == 1
+    assert f"s3://{BUCKET}/{KEY} holds another object" in done.stderr and "not overwriting it" in done.stderr
+    assert landing.get_object(Bucket=BUCKET, Key=KEY)["Body"].read() == fixed
+    assert landing.get_object(Bucket=BUCKET, Key="quarantine/" + KEY)["Body"].read() == BODY
+    assert row(warehouse, settings, failed_file)["status"] == "FAILED"

@@ -43,13 +43,18 @@ def file_type_spec(name: str, table: str, **changes) -> dict:
 
 
 def start_dag(spec: dict, run_conf: dict | None = None) -> subprocess.Popen:
-    """Run the DAG of ``spec`` with ``dag.test(run_conf=...)`` in a new process group (the worker)."""
+    """Run the DAG of ``spec`` with ``dag.test(run_conf=...)`` in a new process group (the worker).
+
+    Its output is discarded, or appended to the file named by ``CHAOS_WORKER_LOG`` (for debugging).
+    """
+    log_path = os.environ.get("CHAOS_WORKER_LOG")
+    output = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 (the child owns it)
     return subprocess.Popen(
         [sys.executable, "-c", RUNNER, json.dumps(spec), *([json.dumps(run_conf)] if run_conf else [])],
         cwd=REPO,
         env=os.environ.copy(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
 

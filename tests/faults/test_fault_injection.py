@@ -3,8 +3,10 @@
 Each scenario runs a file type's DAG in a worker process, injects one fault at a step boundary, lets
 production's recovery work (Airflow retries; the reaper for a dead worker; the next run), and checks
 the invariants for the file: it ends in one terminal state, its table holds its rows exactly once,
-and the object is in exactly one of landing, archive or quarantine. ``make test`` runs the short
-form; ``make chaos`` runs every scenario (``-m slow``) and prints the tally.
+and the object is in exactly one of landing, archive or quarantine. Forced reloads and new versions
+of a key (whose COPY transaction also deletes rows) are killed too, and checked per ``file_id``.
+``make test`` runs the short form; ``make chaos`` runs every scenario (``-m slow``) and prints the
+tally.
 """
 
 from __future__ import annotations
@@ -34,6 +36,14 @@ class Sample:
     path: Path
     key: str
     rows: int
+    repeat: int = 1  # a CSV with a header: its rows this many times (a COPY long enough to catch)
+
+    def body(self) -> bytes:
+        data = self.path.read_bytes()
+        if self.repeat == 1:
+            return data
+        header, _, rows = data.partition(b"\n")
+        return header + b"\n" + rows * self.repeat
 
 
 SAMPLES = {
@@ -41,6 +51,8 @@ SAMPLES = {
     "zip": Sample("languages", DATA / "zip/table.csv.zip", "landing/languages/chaos-{n}.zip", 2),
     "tickit": Sample("tickit_event", DATA / "tickit/event.txt", "landing/tickit/event/chaos-{n}.txt", 8798),
 }
+# Ten times the weather rows (14,610): a COPY that lasts long enough for "inside the COPY" kills.
+WEATHER_X10 = Sample("seattle_weather", DATA / "csv/seattle-weather.csv", "landing/weather/chaos-{n}.csv", 14610, 10)
 
 
 def row_of(conn, settings, file_id):
@@ -75,10 +87,10 @@ def scenario(landing, warehouse, settings, stack):
     """Land and register one sample; returns a helper that checks the invariants at the end."""
 
     def setup(sample_name: str) -> dict:
-        sample = SAMPLES[sample_name]
+        sample = WEATHER_X10 if sample_name == "weather_x10" else SAMPLES[sample_name]
         n = next(_ids)
         key = sample.key.format(n=n)
-        landing.upload_file(str(sample.path), BUCKET, key)
+        landing.put_object(Bucket=BUCKET, Key=key, Body=sample.body())
         head = landing.head_object(Bucket=BUCKET, Key=key)
         obj = S3Object(BUCKET, key, head["ContentLength"], head["ETag"].strip('"'))
         register.register_object(warehouse, settings, obj, sample.file_type, "test")
@@ -220,6 +232,103 @@ def test_duplicate_events_and_racing_runs(scenario, warehouse, settings, landing
     second.wait(timeout=300)
     recover(case, warehouse, settings)
     check_invariants(case, warehouse, settings, landing)
+
+
+# New versions and forced reloads: the COPY transaction also deletes rows (the earlier version's, or
+# the file's own earlier load). A worker killed anywhere in it must leave the old rows or the new
+# ones, never both and never neither.
+def loaded(case, warehouse, settings) -> dict:
+    """Run the case's DAG to its end and check the file is DONE with all its rows."""
+    assert run_dag(case["spec"]) == 0
+    row = row_of(warehouse, settings, case["file_id"])
+    assert (row["status"], row["rows_loaded"]) == ("DONE", case["sample"].rows), row
+    return row
+
+
+def rows_per_file(warehouse, table: str) -> dict[str, int]:
+    with warehouse.cursor() as cur:
+        cur.execute(f"SELECT ingest_file_id, count(*) FROM {table} GROUP BY 1")
+        counts = dict(cur.fetchall())
+    warehouse.rollback()
+    return counts
+
+
+def tally(in_table: dict[str, int], expected: dict[str, int], places: list[str]) -> None:
+    TALLY["scenarios"] += 1
+    TALLY["duplicates"] += sum(max(0, n - expected.get(f, 0)) for f, n in in_table.items())
+    TALLY["losses"] += int(any(in_table.get(f, 0) < n for f, n in expected.items()) or len(places) != 1)
+
+
+def reload_killed(point: str, sample: str, scenario, warehouse, settings, landing, stack) -> str:
+    """A DONE file reloaded with ``force``; the worker is killed at ``point``; recovery reloads it."""
+    case = scenario(sample)
+    first = loaded(case, warehouse, settings)
+    worker = start_dag(case["spec"], {"file_id": case["file_id"], "force": True})
+    outcome = kill_when(
+        worker,
+        lambda: (
+            row_of(warehouse, settings, case["file_id"])["attempts"] == 2
+            and KILL_POINTS[point](row_of(warehouse, settings, case["file_id"]), stack)
+        ),
+    )
+    recover(case, warehouse, settings)
+    row = row_of(warehouse, settings, case["file_id"])
+    keys = {o["Key"] for o in landing.list_objects_v2(Bucket=BUCKET).get("Contents", [])}
+    places = [p for p in ("", "archive/", "quarantine/") if p + case["key"] in keys]
+    in_table = rows_per_file(warehouse, case["table"])
+    tally(in_table, {case["file_id"]: case["sample"].rows}, places)
+    assert row["status"] == "DONE" and row["copy_query_id"] != first["copy_query_id"], row
+    assert in_table == {case["file_id"]: case["sample"].rows}
+    assert places == ["archive/"]
+    return outcome.seen
+
+
+V2_ROWS = WEATHER_X10.rows
+
+
+def new_version_killed(point: str, scenario, warehouse, settings, landing, stack) -> str:
+    """Weather v1 is loaded; v2 (its rows ten times: 14,610) lands under the same key; the worker loading v2
+    is killed at ``point``; recovery loads v2, whose rows replace v1's."""
+    case = scenario("weather")
+    loaded(case, warehouse, settings)
+    landing.put_object(Bucket=BUCKET, Key=case["key"], Body=WEATHER_X10.body())
+    head = landing.head_object(Bucket=BUCKET, Key=case["key"])
+    modified = head["LastModified"].astimezone(UTC).replace(tzinfo=None)
+    v2 = S3Object(BUCKET, case["key"], head["ContentLength"], head["ETag"].strip('"'), None, modified)
+    register.register_object(warehouse, settings, v2, "seattle_weather", "test")
+    worker = start_dag(case["spec"])
+    outcome = kill_when(worker, lambda: KILL_POINTS[point](row_of(warehouse, settings, v2.file_id), stack))
+    recover({**case, "file_id": v2.file_id}, warehouse, settings)
+    keys = {o["Key"] for o in landing.list_objects_v2(Bucket=BUCKET).get("Contents", [])}
+    places = [p for p in ("", "archive/", "quarantine/") if p + case["key"] in keys]
+    in_table = rows_per_file(warehouse, case["table"])
+    tally(in_table, {v2.file_id: V2_ROWS}, places)
+    assert row_of(warehouse, settings, v2.file_id)["status"] == "DONE"
+    assert row_of(warehouse, settings, case["file_id"])["status"] == "REPLACED"
+    assert in_table == {v2.file_id: V2_ROWS}
+    assert places == ["archive/"]
+    return outcome.seen
+
+
+def test_forced_reload_killed_inside_its_copy(scenario, warehouse, settings, landing, stack):
+    assert reload_killed("inside_copy", "weather_x10", scenario, warehouse, settings, landing, stack) == "COPY running"
+
+
+RELOAD_POINTS = ("after_claim", "after_copy_commit")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", RELOAD_POINTS)
+@pytest.mark.parametrize("sample", ["weather", "zip"])
+def test_forced_reload_killed(point, sample, scenario, warehouse, settings, landing, stack):
+    assert reload_killed(point, sample, scenario, warehouse, settings, landing, stack) != "the run finished first"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", ["after_claim", "inside_copy", "after_copy_commit"])
+def test_new_version_killed(point, scenario, warehouse, settings, landing, stack):
+    seen = new_version_killed(point, scenario, warehouse, settings, landing, stack)
+    assert seen != "the run finished first"
 
 
 def teardown_module(module):
