@@ -10,6 +10,8 @@
 5. In the UI, **Clear** the failed task ``copy_into_target`` (and its downstream tasks): it takes
    its run's FAILED file back out of quarantine and loads it -> ``DONE``, attempt 2, history kept,
    every row in the target exactly once.
+6. **Trigger Dag** with the first file's ``file_id`` and the ``force`` switch on: the DONE file is
+   reloaded (back from the archive, COPY again) and its rows are replaced, not doubled.
 
 Airflow's REST API is only used to cross-check states; every action is a click in the UI.
 """
@@ -56,8 +58,9 @@ def login(page, ui: str, username: str, password: str) -> None:
     page.wait_for_url(lambda url: "/auth/login" not in url)
 
 
-def trigger_with_file_id(page, artifacts: Path, file_id: str, step: str) -> str:
-    """On the DAG page: Trigger -> config form ``file_id`` -> Trigger. Returns the new run's id."""
+def trigger_with_file_id(page, artifacts: Path, file_id: str, step: str, force: bool = False) -> str:
+    """On the DAG page: Trigger -> config form ``file_id`` (and the ``force`` switch) -> Trigger.
+    Returns the new run's id."""
     page.get_by_test_id("trigger-dag-button").click()
     dialog = page.get_by_role("dialog")
     file_id_input = dialog.locator("input[name='element_file_id']")
@@ -67,6 +70,10 @@ def trigger_with_file_id(page, artifacts: Path, file_id: str, step: str) -> str:
     if unpause.count() and not unpause.is_checked():
         dialog.get_by_text(f"Unpause {DAG_ID} on trigger").click()
     file_id_input.fill(file_id)
+    if force:
+        switch = dialog.locator("input[name='element_force']")
+        dialog.locator("label", has=switch).click()  # the switch's root is a label around its input
+        assert switch.is_checked()
     shot(page, artifacts, f"{step}-trigger-form")
     dialog.get_by_test_id("trigger-dag-submit").click()
     page.wait_for_url(re.compile(rf"/dags/{DAG_ID}/runs/[^/?]+"))
@@ -176,6 +183,20 @@ def test_trigger_fail_fix_and_clear_the_run_in_the_ui(local_airflow, page, artif
     page.get_by_test_id("header-card").wait_for()
     settle(page)
     shot(page, artifacts, "09-dag-grid-after-rerun")
+
+    # 6. Reload the first (DONE) file with force: its rows are replaced, not doubled.
+    before = af.register_row(files["good"])
+    run_forced = trigger_with_file_id(page, artifacts, files["good"], "10", force=True)
+    wait_for_run_state(page, "Success")
+    settle(page)
+    shot(page, artifacts, "11-forced-reload-success")
+    assert af.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_forced}")["conf"] == {"file_id": files["good"], "force": True}
+    forced = af.register_row(files["good"])
+    assert (forced["status"], forced["rows_loaded"], forced["run_id"]) == ("DONE", GOOD_ROWS, run_forced)
+    assert forced["copy_query_id"] != before["copy_query_id"] and "(forced reload" in forced["history"]
+    [(total, distinct_days)] = af.sql(f"SELECT count(*), count(DISTINCT date) FROM {TARGET}")
+    assert (total, distinct_days) == (GOOD_ROWS + SECOND_ROWS, GOOD_ROWS + SECOND_ROWS)  # replaced, not doubled
+
     if os.environ.get("UPDATE_DOCS_SCREENSHOT") == "1":  # the README's picture: grid + the cleared run
         (REPO / "docs/img").mkdir(exist_ok=True)
         shutil.copyfile(cleared, REPO / "docs/img/airflow-rerun.png")
