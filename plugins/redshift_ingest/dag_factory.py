@@ -83,7 +83,7 @@ def build_dag(file_type: FileType, settings: Settings) -> DAG:
                 None,
                 type=["null", "string"],
                 title="file_id",
-                description="Reprocess this file (NEW or FAILED) instead of waiting for the next NEW one.",
+                description="Reprocess this file (NEW or FAILED; DONE with force) instead of waiting for a NEW one.",
             ),
             "force": Param(
                 False,

@@ -72,7 +72,7 @@ def trigger_with_file_id(page, artifacts: Path, file_id: str, step: str, force: 
     file_id_input.fill(file_id)
     if force:
         switch = dialog.locator("input[name='element_force']")
-        dialog.locator("label", has=switch).click()  # the switch's root is a label around its input
+        dialog.locator("label:has(input[name='element_force'])").click()  # the switch's root label
         assert switch.is_checked()
     shot(page, artifacts, f"{step}-trigger-form")
     dialog.get_by_test_id("trigger-dag-submit").click()
