@@ -16,7 +16,7 @@ from redshift_ingest import register
 from redshift_ingest.config import FileType, Settings, quote_identifier
 from redshift_ingest.hooks.warehouse import WarehouseHook
 from redshift_ingest.notifications import FileAlert, send_alert
-from redshift_ingest.operators.copy_into_target import LoadRejected
+from redshift_ingest.operators.copy_into_target import LoadRejected, tagged_table_columns
 from redshift_ingest.prepare import FileRejected, PrepareSpec
 from redshift_ingest.prepare import prepare_file as prepare
 from redshift_ingest.prepare.staging import staging_root
@@ -185,15 +185,8 @@ def ensure_target_table(file_type: FileType, settings: Settings) -> str:
             cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(table.schema_name)}")
             cur.execute(ddl)
             conn.commit()
-            column = file_type.target.file_id_column
-            if column:
-                cur.execute(f"SELECT * FROM {table.quoted} LIMIT 0")
-                if column not in [d[0] for d in cur.description]:
-                    raise AirflowFailException(
-                        f"table {table} has no column {column!r} (target.file_id_column of file type "
-                        f"{file_type.name}): add {column} VARCHAR(64) to the table and to include/sql/"
-                        f"{file_type.target.ddl}"
-                    )
+            if file_type.target.file_id_column:
+                tagged_table_columns(cur, file_type)
         conn.rollback()
     finally:
         conn.close()

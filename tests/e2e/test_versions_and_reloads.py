@@ -19,6 +19,7 @@ from redshift_ingest.config import FileType, default_file_types
 from redshift_ingest.dag_factory import build_dag
 from redshift_ingest.register import S3Object
 from tests.faults.harness import start_dag
+from tests.warehouse_checks import register_history, rows_per_file
 
 BUCKET = "example-landing-bucket"
 WEATHER = REPO / "data/csv/seattle-weather.csv"
@@ -49,26 +50,10 @@ def first_lines(n: int) -> bytes:
         return b"".join(line for _, line in zip(range(n + 1), io.BufferedReader(f), strict=False))
 
 
-def rows_per_file(warehouse, table: str) -> dict[str, int]:
-    with warehouse.cursor() as cur:
-        cur.execute(f"SELECT ingest_file_id, count(*) FROM {table} GROUP BY 1")
-        counts = dict(cur.fetchall())
-    warehouse.rollback()
-    return counts
-
-
 def row(warehouse, settings, file_id: str) -> dict:
     found = register.get_file(warehouse, settings, file_id)
     warehouse.rollback()
     return found
-
-
-def history(warehouse, settings, file_id: str) -> str:
-    with warehouse.cursor() as cur:
-        cur.execute(f"SELECT history FROM {settings.register_table.quoted} WHERE file_id = %s", (file_id,))
-        text = cur.fetchone()[0]
-    warehouse.rollback()
-    return text or ""
 
 
 def keys(landing) -> set[str]:
@@ -91,7 +76,8 @@ def test_a_reupload_of_a_key_replaces_its_rows(landing, warehouse, settings, sta
         100,
     )
     assert row(warehouse, settings, v1.file_id)["status"] == "REPLACED"
-    assert f"replaced by file {v2.file_id}, {WEATHER_ROWS} rows deleted" in history(warehouse, settings, v1.file_id)
+    replaced = register_history(warehouse, settings, v1.file_id)
+    assert f"replaced by file {v2.file_id}, {WEATHER_ROWS} rows deleted" in replaced
     assert rows_per_file(warehouse, '"weather"."versions"') == {v2.file_id: 100}
     assert keys(landing) == {"archive/" + key}
 
@@ -110,8 +96,8 @@ def test_force_reloads_a_done_file_without_duplicates(landing, warehouse, settin
     assert (again["status"], again["rows_loaded"], again["attempts"]) == ("DONE", WEATHER_ROWS, 2)
     assert again["copy_query_id"] != first["copy_query_id"]  # the COPY really ran again
     assert rows_per_file(warehouse, '"weather"."forced"') == {obj.file_id: WEATHER_ROWS}
-    assert "attempt 1 DONE: 1461 rows loaded, 0 rejected" in history(warehouse, settings, obj.file_id)
-    assert "(forced reload" in history(warehouse, settings, obj.file_id)
+    assert "attempt 1 DONE: 1461 rows loaded, 0 rejected" in register_history(warehouse, settings, obj.file_id)
+    assert "(forced reload" in register_history(warehouse, settings, obj.file_id)
     assert keys(landing) == {"archive/" + key}
 
 

@@ -23,6 +23,7 @@ from faults.harness import file_type_spec, kill_when, run_dag, start_dag
 from redshift_ingest import register
 from redshift_ingest.reaper import reap_expired_claims
 from redshift_ingest.register import S3Object
+from tests.warehouse_checks import rows_per_file
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 BUCKET = "example-landing-bucket"
@@ -243,14 +244,6 @@ def loaded(case, warehouse, settings) -> dict:
     row = row_of(warehouse, settings, case["file_id"])
     assert (row["status"], row["rows_loaded"]) == ("DONE", case["sample"].rows), row
     return row
-
-
-def rows_per_file(warehouse, table: str) -> dict[str, int]:
-    with warehouse.cursor() as cur:
-        cur.execute(f"SELECT ingest_file_id, count(*) FROM {table} GROUP BY 1")
-        counts = dict(cur.fetchall())
-    warehouse.rollback()
-    return counts
 
 
 def tally(in_table: dict[str, int], expected: dict[str, int], places: list[str]) -> None:

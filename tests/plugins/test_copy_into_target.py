@@ -15,6 +15,7 @@ from redshift_ingest.copy_sql import build_copy
 from redshift_ingest.operators.copy_into_target import CopyIntoTargetOperator, LoadRejected, NewerVersionLoaded
 from redshift_ingest.register import S3Object
 from redshift_ingest.tasks import ensure_target_table
+from tests.warehouse_checks import rows_per_file
 
 pytestmark = pytest.mark.usefixtures("landing")
 BUCKET = "example-landing-bucket"
@@ -164,15 +165,6 @@ def test_copy_needs_the_iam_role_extra(monkeypatch, warehouse, settings, landing
         run(ft, claimed, settings)
 
 
-def tagged_counts(warehouse, ft: FileType) -> dict[str | None, int]:
-    """Rows of the target per ``ingest_file_id``."""
-    with warehouse.cursor() as cur:
-        cur.execute(f"SELECT ingest_file_id, count(*) FROM {ft.target.table.quoted} GROUP BY 1")
-        counts = dict(cur.fetchall())
-    warehouse.rollback()
-    return counts
-
-
 def upload(warehouse, settings, landing, ft: FileType, key: str, body: bytes) -> S3Object:
     """Land ``body`` under ``key`` and register that version (as the Lambda does)."""
     landing.put_object(Bucket=BUCKET, Key=key, Body=body)
@@ -204,7 +196,7 @@ def test_rows_carry_the_file_id_of_the_file_that_loaded_them(warehouse, settings
     claimed = claim(warehouse, settings, landing, ft, "landing/weather/tagged.csv", WEATHER)
     result = run(ft, claimed, settings)
     assert result["rows_loaded"] == 2
-    assert tagged_counts(warehouse, ft) == {claimed["file_id"]: 2}
+    assert rows_per_file(warehouse, ft.target.table.quoted) == {claimed["file_id"]: 2}
     with warehouse.cursor() as cur:  # the staging table was temporary and is gone
         cur.execute("SELECT count(*) FROM pg_class WHERE relname = 'stage_seattle_weather'")
         assert cur.fetchone()[0] == 0
@@ -226,7 +218,8 @@ def test_a_new_version_of_a_key_replaces_the_rows_of_the_earlier_one(warehouse, 
     result = run_as(ft, claim_one(warehouse, settings, ft, "r2"), settings, "r2")
 
     assert (result["rows_loaded"], result["rows_replaced"]) == (1, 2)
-    assert tagged_counts(warehouse, ft) == {other.file_id: 1, v2.file_id: 1}  # the other key's rows untouched
+    # the other key's rows untouched
+    assert rows_per_file(warehouse, ft.target.table.quoted) == {other.file_id: 1, v2.file_id: 1}
     earlier = register.get_file(warehouse, settings, v1.file_id)
     warehouse.rollback()
     assert earlier["status"] == "REPLACED"
@@ -248,7 +241,7 @@ def test_keep_leaves_the_earlier_version_rows(warehouse, settings, landing):
     register.mark_done(warehouse, settings, v1.file_id)
     v2 = upload(warehouse, settings, landing, ft, key, ONE_DAY)
     assert run_as(ft, claim_one(warehouse, settings, ft, "r2"), settings, "r2")["rows_replaced"] == 0
-    assert tagged_counts(warehouse, ft) == {v1.file_id: 2, v2.file_id: 1}
+    assert rows_per_file(warehouse, ft.target.table.quoted) == {v1.file_id: 2, v2.file_id: 1}
 
 
 def test_an_older_version_never_replaces_a_newer_one(warehouse, settings, landing):
@@ -263,7 +256,7 @@ def test_an_older_version_never_replaces_a_newer_one(warehouse, settings, landin
 
     with pytest.raises(NewerVersionLoaded, match="older than version " + v2.file_id):
         run_as(ft, v1_claim, settings, "r1")
-    assert tagged_counts(warehouse, ft) == {v2.file_id: 1}
+    assert rows_per_file(warehouse, ft.target.table.quoted) == {v2.file_id: 1}
     row = register.get_file(warehouse, settings, v1.file_id)
     warehouse.rollback()
     assert (row["status"], row["loaded_at"]) == ("IN_PROGRESS", None)  # the failure callback marks it FAILED
@@ -286,7 +279,7 @@ def test_a_reload_replaces_the_file_s_own_rows(warehouse, settings, landing):
     )
     result = run_as(ft, claimed.to_xcom(), settings, "r2")
     assert (result["rows_loaded"], result["already_loaded"]) == (2, False)
-    assert tagged_counts(warehouse, ft) == {v1.file_id: 2}
+    assert rows_per_file(warehouse, ft.target.table.quoted) == {v1.file_id: 2}
 
 
 def test_a_target_without_the_file_id_column_fails_with_the_fix(warehouse, settings, landing):

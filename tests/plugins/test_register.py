@@ -10,6 +10,7 @@ import pytest
 
 from redshift_ingest import register
 from redshift_ingest.register import S3Object
+from tests.warehouse_checks import register_history
 
 pytestmark = pytest.mark.usefixtures("landing")
 
@@ -181,14 +182,6 @@ def test_rerun_of_a_done_file_needs_force(warehouse, settings):
     assert row["attempts"] == 2
     history = register_history(warehouse, settings, o.file_id)
     assert "attempt 1 DONE: 7 rows loaded, 0 rejected by COPY query 1 (forced reload" in history
-
-
-def register_history(warehouse, settings, file_id: str) -> str:
-    with warehouse.cursor() as cur:
-        cur.execute(f"SELECT history FROM {settings.register_table.quoted} WHERE file_id = %s", (file_id,))
-        value = cur.fetchone()[0]
-    warehouse.rollback()
-    return value or ""
 
 
 def test_a_new_upload_of_a_key_filters_out_its_unloaded_earlier_version(warehouse, settings):

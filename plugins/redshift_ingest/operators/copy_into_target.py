@@ -177,13 +177,7 @@ class CopyIntoTargetOperator(BaseOperator):
         source = settings.load_errors_source
         try:
             with conn.cursor() as cur:
-                columns = _columns(cur, target.table) if target.file_id_column else None
-                if columns is not None and target.file_id_column not in columns:
-                    raise AirflowFailException(
-                        f"table {target.table} has no column {target.file_id_column!r} (target.file_id_column of "
-                        f"file type {self.file_type.name}): add it as VARCHAR(64) to the table and to "
-                        f"include/sql/{target.ddl}; nothing was loaded"
-                    )
+                columns = tagged_table_columns(cur, self.file_type) if target.file_id_column else None
                 copy_table = target.table if columns is None else self._create_staging_table(cur)
                 copy = build_copy(
                     self.file_type,
@@ -352,10 +346,22 @@ def _version_order(row: dict[str, Any]) -> tuple[datetime, datetime]:
     return (row.get("last_modified") or datetime.min, row.get("registered_at") or datetime.min)
 
 
-def _columns(cur, table) -> list[str]:
-    """The table's column names in order (from the result description of a zero-row SELECT)."""
-    cur.execute(f"SELECT * FROM {table.quoted} LIMIT 0")
-    return [d[0] for d in cur.description]
+def tagged_table_columns(cur, file_type: FileType) -> list[str]:
+    """The target's column names in order (from the description of a zero-row SELECT), checked to
+    include ``target.file_id_column``.
+
+    :raises AirflowFailException: the column is missing; the message says what to add where.
+    """
+    target = file_type.target
+    cur.execute(f"SELECT * FROM {target.table.quoted} LIMIT 0")
+    columns = [d[0] for d in cur.description]
+    if target.file_id_column not in columns:
+        raise AirflowFailException(
+            f"table {target.table} has no column {target.file_id_column!r} (target.file_id_column of file type "
+            f"{file_type.name}): add {target.file_id_column} VARCHAR(64) to the table and to "
+            f"include/sql/{target.ddl}; nothing was loaded"
+        )
+    return columns
 
 
 def _load_errors(cur, source: str, query_id: int | None, limit: int) -> list[LoadError]:
