@@ -9,6 +9,9 @@ CONSTRAINTS := constraints/airflow-3.3.1-python-3.12.txt
 PYTHON ?= $(shell ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3.12 2>/dev/null | tail -n 1 | grep . \
             || (python3.12 -c 'import sys' >/dev/null 2>&1 && command -v python3.12))
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
+# Every pytest run gets its own temp root: two runs on one machine (two clones, or a test run beside
+# `make chaos`) must not re-permission or prune each other's directories.
+PYTEST := $(BIN)/python -m pytest --basetemp="$$(mktemp -d $${TMPDIR:-/tmp}/redshift-ingest-pytest-XXXXXX)"
 
 .PHONY: help venv test lint demo clean chaos bench airflow browser test-ui bundle verify-bundle lambda-package compose-config up down tools
 
@@ -37,16 +40,16 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt $(CONSTRAINTS)
 venv: $(BIN)/.installed
 
 test: venv
-	$(BIN)/python -m pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 # Every fault-injection scenario (SIGKILL at each step boundary and inside COPY, dropped connections,
 # S3 outages, duplicate events, racing runs), with the tally of duplicates and losses.
 chaos: venv
-	$(BIN)/python -m pytest tests/faults -m slow -s -p no:logging
+	$(PYTEST) tests/faults -m slow -s -p no:logging
 
 # Benchmarks and memory measurements (not timed assertions).
 bench: venv
-	$(BIN)/python -m pytest -m slow --ignore=tests/faults -s -p no:logging
+	$(PYTEST) -m slow --ignore=tests/faults -s -p no:logging
 
 lint: venv
 	$(BIN)/ruff check .
@@ -119,4 +122,4 @@ $(BIN)/.ui-installed: requirements-ui.txt $(BIN)/.installed
 
 # Starts devstack.airflow_local itself; screenshots of each step in test-artifacts/ui/.
 test-ui: venv browser $(BIN)/.ui-installed
-	RUN_UI_TESTS=1 CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest tests/ui -q
+	RUN_UI_TESTS=1 CHROMIUM=$(CHROMIUM) $(PYTEST) tests/ui -q

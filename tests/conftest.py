@@ -6,6 +6,7 @@ Nothing here is a mock: each fixture starts the real program (see ``devstack.ser
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +18,19 @@ from devstack.stack import EmbeddedStack, airflow_home_env, migrate_airflow_db
 
 
 @pytest.fixture(scope="session")
-def postgres(tmp_path_factory) -> Iterator[Postgres]:
-    """A real PostgreSQL server for the whole session (``.dsn`` is its libpq URI)."""
-    with Postgres(tmp_path_factory.mktemp("pgdata")) as server:
-        yield server
+def postgres() -> Iterator[Postgres]:
+    """A real PostgreSQL server for the whole session (``.dsn`` is its libpq URI).
+
+    Its data lives outside pytest's shared temp root: every new pytest run of the same user
+    re-permissions that root, and the server (its own system user when run as root) would then die,
+    so two test runs on one machine would break each other.
+    """
+    data_dir = Path(tempfile.mkdtemp(prefix="redshift-ingest-pgdata-"))
+    try:
+        with Postgres(data_dir / "pgdata") as server:
+            yield server
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
