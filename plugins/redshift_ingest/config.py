@@ -191,6 +191,20 @@ class Sensor(_Model):
     timeout_seconds: int = Field(3600, ge=10, le=7 * 24 * 3600)
 
 
+class Batch(_Model):
+    """How many files one run of a ``selection: all`` file type claims and loads together.
+
+    AWS "Loading data from Amazon S3" / "Use a manifest file": many files through one COPY load in
+    parallel on every slice, and each commit is serialised cluster-wide, so a backlog loads fastest
+    in few, large transactions. ``max_files: 1`` loads one file per run.
+    """
+
+    max_files: int = Field(1000, ge=1, le=10000, description="files claimed by one run, at most")
+    max_bytes: int = Field(
+        1024**3, ge=1, le=1024**4, description="bytes claimed by one run, at most (the first file always goes)"
+    )
+
+
 class Prepare(_Model):
     """How files are made COPY-able before the load (see :mod:`redshift_ingest.prepare`)."""
 
@@ -218,6 +232,7 @@ class FileType(_Model):
     copy_options: CopyOptions = CopyOptions()
     prepare: Prepare = Prepare()
     selection: Literal["latest", "all"] = "all"
+    batch: Batch = Batch()
     load_mode: Literal["append", "replace"] = "append"
     schedule: str | None = "@hourly"
     sensor: Sensor = Sensor()

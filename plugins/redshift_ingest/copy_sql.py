@@ -41,6 +41,7 @@ def build_copy(
     compression: str | None,
     manifest: bool = False,
     columns: tuple[str, ...] | None = None,
+    max_error: int | None = None,
 ) -> CopyStatement:
     """The COPY of one file (or manifest) into ``table``.
 
@@ -51,6 +52,8 @@ def build_copy(
     :param manifest: ``copy_from`` is a Redshift manifest (``MANIFEST``).
     :param columns: the column list (AWS COPY "Column mapping options"): the file's fields go to
         these columns in order, the others get their default; None for all columns in table order.
+    :param max_error: ``MAXERROR`` for this statement; None for the file type's ``max_error`` (a
+        batch of N files through one manifest allows N times a file's limit, and checks each file).
     :returns: the statement and its parameters.
     """
     opts = file_type.copy_options
@@ -96,7 +99,7 @@ def build_copy(
             params[name] = value
         else:
             clauses.append(clause)
-    clauses.append(f"MAXERROR {int(opts.max_error)}")
+    clauses.append(f"MAXERROR {int(opts.max_error if max_error is None else max_error)}")
     table_sql = table.quoted if isinstance(table, TableName) else quote_identifier(table)
     column_list = f" ({', '.join(quote_column(c) for c in columns)})" if columns else ""
     sql = f"COPY {table_sql}{column_list}\nFROM %(copy_from)s\n" + "\n".join(clauses)

@@ -1,9 +1,10 @@
 """One factory, one DAG per file type: ``ingest_<name>``.
 
-``wait_for_new_file`` (SqlSensor on the register, reschedule mode, skipped when nothing comes) ->
-``claim_file`` -> ``prepare_file`` -> ``ensure_target_table`` -> ``copy_into_target`` ->
-``archive_file`` -> ``mark_done``. A failure callback on every task marks the claimed file FAILED,
-keeps it (moving it to quarantine when the file itself is bad) and alerts the file type's channels.
+``wait_for_new_file`` (SqlSensor on the register, skipped when nothing comes) -> ``claim_files``
+(a batch, the newest file, or the file the params name) -> ``prepare_files`` -> ``copy_into_target``
+(creates the table when missing, COPYs the batch in one transaction) -> ``finish_files`` (archive,
+DONE, one alert). Files at fault are set aside by the step that finds them; a failure callback on
+every task marks what the failed step still held FAILED, keeps it and alerts the file type's channels.
 
 Building a DAG does no I/O beyond the config files already read: connections, S3 and the warehouse
 are touched inside tasks only.
@@ -38,7 +39,12 @@ def doc_md(file_type: FileType, settings: Settings) -> str:
         f"| Target | `{file_type.target.table}` (DDL `include/sql/{file_type.target.ddl}`) |",
         f"| Format | {file_type.format}, compression {file_type.compression} |",
         f"| COPY options | `{opts or 'defaults'}` |",
-        f"| Selection | {file_type.selection} |",
+        f"| Selection | {file_type.selection}"
+        + (
+            f" (batches of up to {file_type.batch.max_files:,} files, {file_type.batch.max_bytes:,} bytes) |"
+            if file_type.selection == "all"
+            else " |"
+        ),
         f"| Load mode | {file_type.load_mode} |",
         f"| Register | `{settings.register_table}` |",
         f"| Archive / quarantine | `{settings.archive_prefix}` / `{settings.quarantine_prefix}` |",
@@ -106,39 +112,29 @@ def build_dag(file_type: FileType, settings: Settings) -> DAG:
             retries=0,
         )
 
-        @task(task_id="claim_file")
-        def claim_file(**context: Any) -> dict[str, Any]:
-            return tasks.claim_file(file_type, settings, context)
+        @task(task_id="claim_files")
+        def claim_files(**context: Any) -> list[dict[str, Any]]:
+            return tasks.claim_files(file_type, settings, context)
 
-        @task(task_id="prepare_file")
-        def prepare_file(claimed: dict[str, Any], **context: Any) -> dict[str, Any]:
-            return tasks.prepare_file(file_type, settings, claimed, context)
+        @task(task_id="prepare_files")
+        def prepare_files(claimed: list[dict[str, Any]], **context: Any) -> list[dict[str, Any]]:
+            return tasks.prepare_files(file_type, settings, claimed, context)
 
-        @task(task_id="ensure_target_table")
-        def ensure_target_table() -> str:
-            return tasks.ensure_target_table(file_type, settings)
+        @task(task_id="finish_files")
+        def finish_files(claimed: list[dict[str, Any]], **context: Any) -> dict[str, Any]:
+            return tasks.finish_files(file_type, settings, claimed, context)
 
-        @task(task_id="archive_file")
-        def archive_file(claimed: dict[str, Any], **context: Any) -> str:
-            return tasks.archive_file(file_type, settings, claimed, context)
-
-        @task(task_id="mark_done")
-        def mark_done(claimed: dict[str, Any], **context: Any) -> str:
-            return tasks.mark_done(file_type, settings, claimed, context)
-
-        claimed = claim_file()
-        prepared = prepare_file(claimed)
-        ensured = ensure_target_table()
+        claimed = claim_files()
+        prepared = prepare_files(claimed)
         copy_into_target = CopyIntoTargetOperator(
             task_id="copy_into_target",
             file_type=file_type,
-            claimed_file=claimed,
+            claimed_files=claimed,
             prepared=prepared,
             settings=settings,
         )
-        archived = archive_file(claimed)
-        done = mark_done(claimed)
+        finished = finish_files(claimed)
 
         wait_for_new_file >> claimed
-        prepared >> ensured >> copy_into_target >> archived >> done
+        prepared >> copy_into_target >> finished
     return dag

@@ -6,17 +6,20 @@ never secrets), checks the register before acting, and is safe to repeat.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from redshift_ingest import register
+from redshift_ingest.batch_load import S3_CONCURRENCY, FileLoad, object_change, table_columns
 from redshift_ingest.config import FileType, Settings, quote_identifier
+from redshift_ingest.errors import FileDataError, Policy, RunHadFailures, policy_of
 from redshift_ingest.hooks.warehouse import WarehouseHook
 from redshift_ingest.notifications import FileAlert, send_alert
-from redshift_ingest.operators.copy_into_target import LoadRejected, tagged_table_columns
 from redshift_ingest.prepare import FileRejected, PrepareSpec
 from redshift_ingest.prepare import prepare_file as prepare
 from redshift_ingest.prepare.staging import staging_root
@@ -31,56 +34,113 @@ def _warehouse(settings: Settings):
     return WarehouseHook(warehouse_conn_id=settings.warehouse_conn_id).get_conn()
 
 
-def claim_file(file_type: FileType, settings: Settings, context: dict[str, Any]) -> dict[str, Any]:
-    """Claim the file this run loads (see :func:`register.claim_file`).
+def claim_files(file_type: FileType, settings: Settings, context: dict[str, Any]) -> list[dict[str, Any]]:
+    """Claim what this run loads: a batch, the newest file, or the file the params name.
 
-    :returns: the claimed file as a dict (XCom).
+    - ``file_id`` param: that one file (a FAILED one is first replayed, see
+      :mod:`redshift_ingest.replay`); with ``force`` too, a DONE file is reloaded: its object comes
+      back from the archive and the COPY replaces its rows (file-scoped, by
+      ``target.file_id_column``; the whole table for ``load_mode: replace``).
+    - ``selection: latest``: the newest NEW file (older NEW ones become FILTERED_OUT).
+    - ``selection: all``: the oldest NEW files, up to ``batch.max_files`` and ``batch.max_bytes``
+      (:func:`register.claim_batch`).
+    - A cleared ``claim_files`` of a run whose attempt failed takes that run's files back.
+
+    :returns: the claimed files as dicts (XCom), in load order.
     :raises AirflowSkipException: nothing to claim (another run took it): the run ends skipped.
     :raises AirflowFailException: the ``file_id`` param names a file that cannot be rerun.
-
-    With the ``file_id`` param, a FAILED file is first replayed (see :mod:`redshift_ingest.replay`).
-    With ``force`` too, a DONE file is reloaded: its object comes back from the archive and the COPY
-    step replaces its rows (file-scoped, by ``target.file_id_column``; the whole table for
-    ``load_mode: replace``).
     """
     file_id = (context["params"].get("file_id") or "").strip() or None
     force = bool(context["params"].get("force"))
     if force and not file_id:
         raise AirflowFailException("force reloads one file: give its file_id too")
+    run_id = context["run_id"]
     conn = _warehouse(settings)
     try:
-        resumed = register.failed_claim_of_run(conn, settings, file_type.name, context["run_id"])
-        if resumed:  # a cleared claim_file of a run whose attempt failed: take that file back
-            row = hold_claim(conn, settings, resumed, context["run_id"])
-            log.info("Resumed the claim of %s for this run", row["s3_key"])
-            return register.claimed_from_row(row).to_xcom()
+        resumed = register.failed_claims_of_run(conn, settings, file_type.name, run_id)
+        if resumed:  # a cleared claim step of a run whose attempt failed: take its files back
+            rows = [hold_claim(conn, settings, failed, run_id) for failed in resumed]
+            log.info("Resumed the claim of %d file(s) for this run", len(rows))
+            return [register.claimed_from_row(row).to_xcom() for row in rows]
         if file_id:
             row = register.get_file(conn, settings, file_id)
             conn.rollback()
             if row and row["status"] == register.FAILED and row["file_type"] == file_type.name:
                 replay(conn, settings, file_id)  # back from quarantine, FAILED -> NEW, history kept
-            loaded = row and row["status"] in (register.DONE, register.DONE_WITH_REJECTS)
+            loaded = row and row["status"] in register.LOADED
             if force and loaded and row["file_type"] == file_type.name:
                 _check_reloadable(file_type)
                 restore_for_reload(settings, row)  # back from the archive; the claim below reloads it
-        claimed = register.claim_file(
-            conn,
-            settings,
-            file_type=file_type.name,
-            selection=file_type.selection,
-            dag_id=context["dag"].dag_id,
-            run_id=context["run_id"],
-            file_id=file_id,
-            reload=force,
-        )
+        if file_id or file_type.selection == "latest":
+            one = register.claim_file(
+                conn,
+                settings,
+                file_type=file_type.name,
+                selection=file_type.selection,
+                dag_id=context["dag"].dag_id,
+                run_id=run_id,
+                file_id=file_id,
+                reload=force,
+            )
+            claimed = [one] if one else []
+        else:
+            claimed = register.claim_batch(
+                conn,
+                settings,
+                file_type=file_type.name,
+                dag_id=context["dag"].dag_id,
+                run_id=run_id,
+                max_files=file_type.batch.max_files,
+                max_bytes=file_type.batch.max_bytes,
+            )
     except (ValueError, ObjectMissing, ObjectConflict) as err:
         raise AirflowFailException(str(err)) from err
     finally:
         conn.close()
-    if claimed is None:
+    if not claimed:
         raise AirflowSkipException(f"no NEW {file_type.name} file to claim")
-    log.info("Claimed %s (file_id %s, %s bytes)", claimed.url, claimed.file_id, claimed.size_bytes)
-    return claimed.to_xcom()
+    size = sum(c.size_bytes or 0 for c in claimed)
+    log.info("Claimed %d file(s), %s bytes: %s", len(claimed), f"{size:,}", _keys(claimed))
+    return [c.to_xcom() for c in claimed]
+
+
+def _keys(claimed: list[register.ClaimedFile], most: int = 5) -> str:
+    shown = ", ".join(repr(c.url) for c in claimed[:most])
+    return shown + (f" and {len(claimed) - most} more" if len(claimed) > most else "")
+
+
+def claims_of(claimed: list[dict[str, Any]] | dict[str, Any]) -> list[register.ClaimedFile]:
+    """The claim step's XCom: a list of claimed files (a dict is one file, as older runs passed it)."""
+    if isinstance(claimed, dict):
+        claimed = [claimed]
+    return [register.ClaimedFile.from_xcom(c) for c in claimed or []]
+
+
+def hold_files(conn, settings: Settings, claims: list[register.ClaimedFile], run_id: str) -> list[dict[str, Any]]:
+    """What each step does first: this run's files as the register has them, leases renewed.
+
+    A file this run failed is taken back (out of quarantine if it went there) when the whole step
+    had failed (it is not quarantined), or when the run loads that one file: clearing a failed task
+    in the UI resumes the work. A batch's files quarantined for their own data stay FAILED; they
+    come back by replay (``file_id`` param, replay command, register view).
+
+    :returns: the register rows of the files the run holds (IN_PROGRESS) or finished (DONE...),
+        in load order; files another run or the reaper took are left out, with a warning.
+    """
+    ids = [c.file_id for c in claims]
+    rows = register.run_files(conn, settings, run_id, ids)
+    held = []
+    for row in rows:
+        resumable = row["quarantine_key"] is None or len(claims) == 1
+        if row["status"] == register.FAILED and resumable:
+            row = hold_claim(conn, settings, row["file_id"], run_id)
+        if row["status"] in (register.IN_PROGRESS, *register.LOADED):
+            held.append(row)
+    lost = set(ids) - {row["file_id"] for row in rows}
+    if lost:
+        log.warning("%d file(s) of this run are no longer its own (reaped or rerun elsewhere)", len(lost))
+    register.renew_leases(conn, settings, run_id, [r["file_id"] for r in held if r["status"] == register.IN_PROGRESS])
+    return held
 
 
 def _check_reloadable(file_type: FileType) -> None:
@@ -96,10 +156,8 @@ def _check_reloadable(file_type: FileType) -> None:
         )
 
 
-class FileUnusable(AirflowFailException):
+class FileUnusable(FileDataError):
     """The file itself cannot be loaded (found by the prepare step): not retried, quarantined."""
-
-    quarantine = True
 
 
 def prepare_spec(file_type: FileType) -> PrepareSpec:
@@ -118,57 +176,144 @@ def prepare_spec(file_type: FileType) -> PrepareSpec:
     )
 
 
-def prepare_file(
-    file_type: FileType, settings: Settings, claimed: dict[str, Any], context: dict[str, Any]
-) -> dict[str, Any]:
-    """Validate the landed object and, only when COPY cannot read it as is, stage a COPY-able copy.
+def prepare_files(
+    file_type: FileType, settings: Settings, claimed: list[dict[str, Any]], context: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Check each claimed object is still the registered version, validate it, and, only when COPY
+    cannot read it as is, stage a COPY-able copy (zip members, JSON arrays, encodings: see
+    :mod:`redshift_ingest.prepare`). Files are prepared in parallel (``S3_CONCURRENCY``).
 
-    See :mod:`redshift_ingest.prepare` (zip, JSON arrays, encodings, empty and header-only files,
-    header mismatch). The staged location is recorded in the register.
+    A file that fails its checks is FAILED and quarantined on its own; one whose object changed
+    since registration is FILTERED_OUT (the newer upload is its own file); the rest go on.
 
-    :returns: ``{"copy_from": s3 URL, "manifest": bool, "compression": str | None,
-        "staged_keys": [...], "detected": str}``.
-    :raises FileUnusable: the file cannot be loaded; the message says what was expected and found.
+    :returns: one dict per file that goes on to the COPY: ``{"file_id", "entries": [s3 URLs COPY
+        reads], "compression", "staged_keys", "detected", "already_loaded"}``.
+    :raises RunHadFailures: every file of the run failed here (nothing goes on).
     """
-    claim = register.ClaimedFile.from_xcom(claimed)
+    claims = claims_of(claimed)
+    run_id = context["run_id"]
     conn = _warehouse(settings)
+    s3 = S3Hook(aws_conn_id=settings.aws_conn_id).get_conn()
     try:
-        row = hold_claim(conn, settings, claim.file_id, context["run_id"])
-        if row["loaded_at"] is not None:
-            # An earlier attempt's COPY committed (the run died after it): the COPY will be skipped,
-            # and the object may already be archived. Nothing to prepare.
-            log.info("%s is already loaded (COPY query %s): nothing to prepare", claim.url, row["copy_query_id"])
-            return {
-                "copy_from": claim.url,
-                "manifest": False,
+        rows = hold_files(conn, settings, claims, run_id)
+        todo = [r for r in rows if r["status"] == register.IN_PROGRESS and r["loaded_at"] is None]
+        out = [
+            {
+                "file_id": r["file_id"],
+                "entries": [],
                 "compression": None,
                 "staged_keys": [],
                 "detected": "already loaded",
+                "already_loaded": True,
             }
-        s3 = S3Hook(aws_conn_id=settings.aws_conn_id).get_conn()
-        try:
-            prepared = prepare(s3, claim.bucket, claim.key, settings.staging_prefix, prepare_spec(file_type))
-        except FileRejected as err:
-            raise FileUnusable(f"{claim.url}: {err}") from err
-        declared = None if file_type.compression == "none" else file_type.compression
-        if file_type.compression != "auto" and not prepared.staged_keys and prepared.compression != declared:
-            raise FileUnusable(
-                f"{claim.url}: the file type declares compression {file_type.compression}, "
-                f"found {prepared.compression or 'none'} ({prepared.detected})"
-            )
-        compression = prepared.compression
-        staged_from = prepared.copy_from if prepared.staged_keys else None
-        register.record_staged(conn, settings, claim.file_id, staged_from)
+            for r in rows
+            if r["status"] == register.IN_PROGRESS and r["loaded_at"] is not None
+        ]
+        spec = prepare_spec(file_type)
+        with ThreadPoolExecutor(max_workers=S3_CONCURRENCY) as pool:
+            results = list(pool.map(lambda r: _prepare_one(s3, file_type, settings, spec, r), todo))
+        failed = 0
+        for row, (prepared, change, rejection) in zip(todo, results, strict=True):
+            url = f"s3://{row['bucket']}/{row['s3_key']}"
+            if change:
+                register.mark_changed(conn, settings, row["file_id"], run_id, change)
+                failed += 1
+            elif rejection:
+                fail_file(conn, settings, row, run_id, f"{url}: {rejection}", quarantine=True)
+                failed += 1
+            else:
+                if prepared.staged_keys:
+                    register.record_staged(conn, settings, row["file_id"], prepared.copy_from)
+                entries = (
+                    [f"s3://{row['bucket']}/{k}" for k in prepared.staged_keys[:-1]]
+                    if prepared.manifest
+                    else [prepared.copy_from]
+                )
+                out.append(
+                    {
+                        "file_id": row["file_id"],
+                        "entries": entries,
+                        "compression": prepared.compression,
+                        "staged_keys": list(prepared.staged_keys),
+                        "detected": prepared.detected,
+                        "already_loaded": False,
+                    }
+                )
     finally:
         conn.close()
-    log.info("Prepared %s: %s; COPY reads %s", claim.url, prepared.detected, prepared.copy_from)
-    return {
-        "copy_from": prepared.copy_from,
-        "manifest": prepared.manifest,
-        "compression": compression,
-        "staged_keys": list(prepared.staged_keys),
-        "detected": prepared.detected,
-    }
+    log.info("Prepared %d file(s); %d failed their checks or changed", len(out), failed)
+    if failed and not out:
+        raise RunHadFailures(f"every file of this run failed its checks ({failed})", alerted=False)
+    return out
+
+
+def _prepare_one(s3, file_type: FileType, settings: Settings, spec: PrepareSpec, row: dict[str, Any]):
+    """(prepared, change message, rejection message) of one file; exactly one is not None."""
+    change = object_change(s3, row["bucket"], row["s3_key"], row["etag"], row["size_bytes"])
+    if change:
+        return None, change, None
+    try:
+        prepared = prepare(s3, row["bucket"], row["s3_key"], settings.staging_prefix, spec)
+    except FileRejected as err:
+        return None, None, str(err)
+    declared = None if file_type.compression == "none" else file_type.compression
+    if file_type.compression != "auto" and not prepared.staged_keys and prepared.compression != declared:
+        return (
+            None,
+            None,
+            (
+                f"the file type declares compression {file_type.compression}, "
+                f"found {prepared.compression or 'none'} ({prepared.detected})"
+            ),
+        )
+    return prepared, None, None
+
+
+def fail_file(
+    conn,
+    settings: Settings,
+    row: dict[str, Any],
+    run_id: str,
+    message: str,
+    *,
+    quarantine: bool,
+    load: FileLoad | None = None,
+) -> None:
+    """Mark one file of the run FAILED now (its batch goes on), quarantining it when its data is at
+    fault and clearing what was staged for it."""
+    hook = S3Hook(aws_conn_id=settings.aws_conn_id)
+    quarantine_key = _quarantine(hook, settings, row["bucket"], row["s3_key"]) if quarantine else None
+    _clear_staging(hook, settings, row["bucket"], row["s3_key"])
+    register.mark_failed(
+        conn,
+        settings,
+        row["file_id"],
+        run_id,
+        message,
+        first_error=load.first_error if load else None,
+        rows_rejected=load.rows_rejected if load else None,
+        copy_query_id=load.copy_query_id if load else None,
+        error_report_key=load.error_report_key if load else None,
+        quarantine_key=quarantine_key,
+    )
+
+
+def _quarantine(hook: S3Hook, settings: Settings, bucket: str, key: str) -> str | None:
+    try:
+        return move_object(hook, bucket, key, settings.quarantine_prefix + key)
+    except Exception:
+        log.exception("Could not quarantine s3://%s/%s; it stays where it is", bucket, key)
+        return None
+
+
+def _clear_staging(hook: S3Hook, settings: Settings, bucket: str, key: str) -> None:
+    """Delete everything any attempt staged for one landed object (one folder)."""
+    try:
+        staged = hook.list_keys(bucket_name=bucket, prefix=staging_root(settings.staging_prefix, key))
+        if staged:
+            hook.delete_objects(bucket=bucket, keys=staged)
+    except Exception:
+        log.exception("Could not clear the staged copies of s3://%s/%s", bucket, key)
 
 
 def ensure_target_table(file_type: FileType, settings: Settings) -> str:
@@ -186,63 +331,97 @@ def ensure_target_table(file_type: FileType, settings: Settings) -> str:
             cur.execute(ddl)
             conn.commit()
             if file_type.target.file_id_column:
-                tagged_table_columns(cur, file_type)
+                table_columns(cur, file_type)
         conn.rollback()
     finally:
         conn.close()
     return str(table)
 
 
-def archive_file(file_type: FileType, settings: Settings, claimed: dict[str, Any], context: dict[str, Any]) -> str:
-    """Move the loaded object to ``<archive_prefix><key>``, drop its staged copies, record it; safe to repeat.
+def finish_files(
+    file_type: FileType, settings: Settings, claimed: list[dict[str, Any]], context: dict[str, Any]
+) -> dict[str, Any]:
+    """Archive every loaded file of the run (in parallel), mark them DONE / DONE_WITH_REJECTS in one
+    statement, clear their staged copies and the run's manifests, and send the run's one alert.
 
-    :returns: the archive key.
-    :raises AirflowFailException: the file is not loaded yet, or the object is nowhere.
+    Safe to repeat: a move already done is found done, a finished file is left as it is.
+
+    :returns: ``{"done": n, "done_with_rejects": n, "failed": n, "changed": n}``.
+    :raises RunHadFailures: some files of the run failed (after the others were finished and the
+        alert went out): the run shows failed in the grid.
     """
-    claim = register.ClaimedFile.from_xcom(claimed)
+    claims = claims_of(claimed)
+    run_id = context["run_id"]
     conn = _warehouse(settings)
+    hook = S3Hook(aws_conn_id=settings.aws_conn_id)
     try:
-        row = hold_claim(conn, settings, claim.file_id, context["run_id"])
-        if row["loaded_at"] is None:
-            raise AirflowFailException(f"{claim.url} is not loaded: refusing to archive it")
-        hook = S3Hook(aws_conn_id=settings.aws_conn_id)
-        try:
-            archive_key = move_object(hook, claim.bucket, claim.key, settings.archive_prefix + claim.key)
-        except ObjectMissing as err:
-            raise AirflowFailException(str(err)) from err
-        # Everything any attempt staged for this object lives under one folder: clear it whole, so a
-        # run that died after staging leaves nothing behind either.
-        staged = hook.list_keys(bucket_name=claim.bucket, prefix=staging_root(settings.staging_prefix, claim.key))
-        if staged:
-            hook.delete_objects(bucket=claim.bucket, keys=staged)
-        register.record_archive(conn, settings, claim.file_id, archive_key)
+        rows = register.run_files(conn, settings, run_id, [c.file_id for c in claims])
+        loaded = [r for r in rows if r["status"] == register.IN_PROGRESS and r["loaded_at"] is not None]
+        register.renew_leases(conn, settings, run_id, [r["file_id"] for r in loaded])
+        with ThreadPoolExecutor(max_workers=S3_CONCURRENCY) as pool:
+            moved = list(pool.map(lambda r: _archive_one(hook, settings, r), loaded))
+        archived = {r["file_id"]: key for r, key in zip(loaded, moved, strict=True) if key}
+        register.mark_done_files(conn, settings, run_id, archived)
+        _clear_manifests(hook, settings, file_type, run_id)
+        rows = register.run_files(conn, settings, run_id, [c.file_id for c in claims])
     finally:
         conn.close()
-    return archive_key
+    summary = {status.lower(): sum(1 for r in rows if r["status"] == status) for status in _RUN_STATUSES}
+    log.info("Run finished: %s", ", ".join(f"{n} {s}" for s, n in summary.items() if n) or "nothing to finish")
+    failed = [r for r in rows if r["status"] in (register.FAILED, register.FILTERED_OUT)]
+    rejects = [r for r in rows if r["status"] == register.DONE_WITH_REJECTS and file_type.alerts.on_rejects]
+    if failed or rejects:
+        send_run_alert(file_type, settings, context, failed + rejects)
+    missing = [r for r in loaded if r["file_id"] not in archived]
+    if missing:
+        raise AirflowFailException(f"{len(missing)} loaded file(s) could not be archived: {_row_keys(missing)}")
+    if failed:
+        raise RunHadFailures(f"{len(failed)} file(s) of this run failed: {_row_keys(failed)}", alerted=True)
+    return summary
 
 
-def mark_done(file_type: FileType, settings: Settings, claimed: dict[str, Any], context: dict[str, Any]) -> str:
-    """``IN_PROGRESS`` -> ``DONE`` (or ``DONE_WITH_REJECTS``, which alerts when configured).
+_RUN_STATUSES = (register.DONE, register.DONE_WITH_REJECTS, register.FAILED, register.FILTERED_OUT)
 
-    :returns: the final status.
+
+def _row_keys(rows: list[dict[str, Any]], most: int = 5) -> str:
+    shown = ", ".join(repr(r["s3_key"]) for r in rows[:most])
+    return shown + (f" and {len(rows) - most} more" if len(rows) > most else "")
+
+
+def _archive_one(hook: S3Hook, settings: Settings, row: dict[str, Any]) -> str | None:
+    """Move one loaded object to ``<archive_prefix><key>`` and clear its staged copies.
+
+    :returns: the archive key, or None when the object is nowhere (logged; the file stays in progress
+        and the step fails after finishing the others).
     """
-    claim = register.ClaimedFile.from_xcom(claimed)
-    conn = _warehouse(settings)
     try:
-        row = register.get_file(conn, settings, claim.file_id)
-        if row and row["status"] in (register.DONE, register.DONE_WITH_REJECTS) and row["run_id"] == context["run_id"]:
-            return row["status"]  # a cleared mark_done of a finished run
-        hold_claim(conn, settings, claim.file_id, context["run_id"])
-        status = register.mark_done(conn, settings, claim.file_id)
-        if status is None:
-            raise AirflowFailException(f"{claim.url} could not be marked done: it is not loaded")
-        row = register.get_file(conn, settings, claim.file_id)
-    finally:
-        conn.close()
-    log.info("%s is %s: %s rows loaded, %s rejected", claim.url, status, row["rows_loaded"], row["rows_rejected"])
-    if status == register.DONE_WITH_REJECTS and file_type.alerts.on_rejects:
+        key = move_object(hook, row["bucket"], row["s3_key"], settings.archive_prefix + row["s3_key"])
+    except ObjectMissing:
+        log.exception("Cannot archive s3://%s/%s", row["bucket"], row["s3_key"])
+        return None
+    _clear_staging(hook, settings, row["bucket"], row["s3_key"])
+    return key
+
+
+def manifest_prefix(settings: Settings, file_type: FileType, run_id: str) -> str:
+    """Where a run writes its COPY manifests: one folder per run, cleared when the run finishes."""
+    digest = hashlib.sha256(run_id.encode()).hexdigest()[:16]
+    return f"{settings.staging_prefix}_manifests/{file_type.name}/{digest}/"
+
+
+def _clear_manifests(hook: S3Hook, settings: Settings, file_type: FileType, run_id: str) -> None:
+    prefix = manifest_prefix(settings, file_type, run_id)
+    keys = hook.list_keys(bucket_name=settings.landing_bucket, prefix=prefix)
+    if keys:
+        hook.delete_objects(bucket=settings.landing_bucket, keys=keys)
+
+
+def send_run_alert(
+    file_type: FileType, settings: Settings, context: dict[str, Any], rows: list[dict[str, Any]]
+) -> None:
+    """One alert for the run, naming every file that failed, changed or had rejected rows."""
+    for row in rows:
         send_alert(_alert(file_type, row, context), file_type, settings, context)
-    return status
 
 
 def _alert(file_type: FileType, row: dict[str, Any], context: dict[str, Any], error: str | None = None) -> FileAlert:
@@ -268,13 +447,14 @@ def _alert(file_type: FileType, row: dict[str, Any], context: dict[str, Any], er
 
 
 class FailureHandler:
-    """``on_failure_callback`` of every ingest task: the claimed file goes FAILED, is kept, people hear.
+    """``on_failure_callback`` of every ingest task: the run's files still in progress go FAILED,
+    are kept where they are, and people hear once.
 
-    - The file stays in landing; when the failure is the file's own (its data: COPY above MAXERROR,
-      unusable format) it moves to ``<quarantine_prefix><key>`` so other files keep flowing and the
-      bad one does not come back until replayed.
-    - ``mng`` records the error message, first load error, rows rejected, where the file is.
-    - The file type's Slack and/or email channels get the alert.
+    Files the steps already set aside (bad data: FAILED and quarantined; changed objects:
+    FILTERED_OUT) were marked by those steps; this marks what the failed step was still holding,
+    with the step's error (the policy of :mod:`redshift_ingest.errors` says whether the file itself
+    was at fault: then it is quarantined), and sends one alert listing every failed file of the run,
+    unless the step already did (``RunHadFailures.alerted``).
 
     Runs after the last retry only (Airflow calls ``on_failure_callback`` then), so a transient error
     that a retry cures leaves no trace but the log.
@@ -287,42 +467,35 @@ class FailureHandler:
     def __call__(self, context: dict[str, Any]) -> None:
         error = context.get("exception")
         message = f"{context['ti'].task_id} failed: {type(error).__name__}: {error}" if error else "task failed"
-        claimed = context["ti"].xcom_pull(task_ids="claim_file")
+        claimed = context["ti"].xcom_pull(task_ids="claim_files")
         if not claimed:
             log.error("No file claimed by this run; nothing to mark: %s", message)
             return
-        claim = register.ClaimedFile.from_xcom(claimed)
-        result = getattr(error, "result", None)
-        quarantine_key = None
-        if isinstance(error, LoadRejected) or getattr(error, "quarantine", False):
-            quarantine_key = self._quarantine(claim)
+        claims = claims_of(claimed)
+        run_id = context["run_id"]
+        quarantine = policy_of(error) is Policy.QUARANTINE
         conn = _warehouse(self.settings)
         try:
-            changed = register.mark_failed(
-                conn,
-                self.settings,
-                claim.file_id,
-                context["run_id"],
-                message,
-                first_error=getattr(result, "first_error", None),
-                rows_rejected=getattr(result, "rows_rejected", None),
-                copy_query_id=getattr(result, "copy_query_id", None),
-                error_report_key=getattr(result, "error_report_key", None),
-                quarantine_key=quarantine_key,
-            )
-            row = register.get_file(conn, self.settings, claim.file_id)
+            rows = register.run_files(conn, self.settings, run_id, [c.file_id for c in claims])
+            marked = 0
+            for row in rows:
+                if row["status"] != register.IN_PROGRESS:
+                    continue
+                result = getattr(error, "result", None)
+                fail_file(
+                    conn,
+                    self.settings,
+                    row,
+                    run_id,
+                    message,
+                    quarantine=quarantine and row["loaded_at"] is None,
+                    load=result if len(rows) == 1 else None,
+                )
+                marked += 1
+            rows = register.run_files(conn, self.settings, run_id, [c.file_id for c in claims])
         finally:
             conn.close()
-        if not changed:
-            log.warning("%s was not in progress for this run; register left as %s", claim.url, row and row["status"])
-            return
-        log.error("%s marked FAILED: %s", claim.url, message)
-        send_alert(_alert(self.file_type, row, context, message), self.file_type, self.settings, context)
-
-    def _quarantine(self, claim: register.ClaimedFile) -> str | None:
-        hook = S3Hook(aws_conn_id=self.settings.aws_conn_id)
-        try:
-            return move_object(hook, claim.bucket, claim.key, self.settings.quarantine_prefix + claim.key)
-        except Exception:
-            log.exception("Could not quarantine %s; it stays where it is", claim.url)
-            return None
+        failed = [r for r in rows if r["status"] in (register.FAILED, register.FILTERED_OUT)]
+        log.error("%d file(s) of this run marked FAILED: %s", marked, message)
+        if failed and not getattr(error, "alerted", False):
+            send_run_alert(self.file_type, self.settings, context, failed)

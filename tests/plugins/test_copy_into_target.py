@@ -12,7 +12,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from redshift_ingest import register
 from redshift_ingest.config import FileType, default_file_types
 from redshift_ingest.copy_sql import build_copy
-from redshift_ingest.operators.copy_into_target import CopyIntoTargetOperator, LoadRejected, NewerVersionLoaded
+from redshift_ingest.operators.copy_into_target import CopyIntoTargetOperator, LoadRejected, ObjectChanged
 from redshift_ingest.register import S3Object
 from redshift_ingest.tasks import ensure_target_table
 from tests.warehouse_checks import rows_per_file
@@ -102,14 +102,19 @@ def test_above_maxerror_the_copy_fails_loads_nothing_and_says_why(warehouse, set
     claimed = claim(warehouse, settings, landing, ft, "landing/weather/fail.csv", body)
     with pytest.raises(LoadRejected) as err:
         run(ft, claimed, settings)
-    assert "into weather.copy_fail (through staging table stage_seattle_weather) failed" in str(err.value)
-    assert "Load into table 'stage_seattle_weather' failed" in str(err.value)
-    assert "first: line 4, column precipitation" in str(err.value)
+    message = str(err.value)
+    assert message.startswith("line 4, column precipitation"), message  # the cause first
+    assert "COPY of s3://example-landing-bucket/landing/weather/fail.csv into weather.copy_fail failed" in message
+    assert "Load into table 'weather.copy_fail' failed" in message
+    assert "stage_seattle_weather" not in message  # the target is named, not the staging table
     assert err.value.result.rows_rejected == 1
     assert count(warehouse, ft) == 0
     row = register.get_file(warehouse, settings, claimed["file_id"])
     warehouse.rollback()
-    assert row["loaded_at"] is None and row["status"] == "IN_PROGRESS"
+    # The step that found the bad file set it aside: FAILED, quarantined, with what went wrong.
+    assert (row["status"], row["loaded_at"], row["rows_rejected"]) == ("FAILED", None, 1)
+    assert row["quarantine_key"] == "quarantine/landing/weather/fail.csv"
+    assert row["first_error"].startswith("line 4, column precipitation")
 
 
 def test_replace_mode_deletes_in_the_same_transaction(warehouse, settings, landing):
@@ -254,12 +259,15 @@ def test_an_older_version_never_replaces_a_newer_one(warehouse, settings, landin
     run_as(ft, claim_one(warehouse, settings, ft, "r2", v2.file_id), settings, "r2")
     register.mark_done(warehouse, settings, v2.file_id)
 
-    with pytest.raises(NewerVersionLoaded, match="older than version " + v2.file_id):
+    # v1's object was overwritten by v2: it can never be read again, so it is never loaded (the
+    # register says why), and v2's rows stay.
+    with pytest.raises(ObjectChanged, match="changed after it was registered"):
         run_as(ft, v1_claim, settings, "r1")
     assert rows_per_file(warehouse, ft.target.table.quoted) == {v2.file_id: 1}
     row = register.get_file(warehouse, settings, v1.file_id)
     warehouse.rollback()
-    assert (row["status"], row["loaded_at"]) == ("IN_PROGRESS", None)  # the failure callback marks it FAILED
+    assert (row["status"], row["loaded_at"]) == ("FILTERED_OUT", None)
+    assert f"ETag {v1.etag} registered" in row["error_message"]
 
 
 def test_a_reload_replaces_the_file_s_own_rows(warehouse, settings, landing):

@@ -1,97 +1,42 @@
-"""The file register (``mng``): one row per S3 object version and its state.
-
-States: ``NEW`` -> ``IN_PROGRESS`` -> ``DONE`` / ``DONE_WITH_REJECTS`` / ``FAILED``; ``NEW`` ->
-``FILTERED_OUT`` when a newer file of a ``latest`` file type supersedes it, or a newer upload of the
-same key overwrote it before it was loaded; ``DONE`` / ``DONE_WITH_REJECTS`` -> ``REPLACED`` when a
-newer version of the same key replaced its rows (``target.on_new_version: replace``); ``UNMATCHED``
-for keys no file type matches (recorded, never dropped). Every transition is one guarded ``UPDATE ... WHERE
-status = <expected>`` so that two writers cannot both win; inserts and claims run under
-``LOCK <register>`` because Redshift has no unique constraints and no ``ON CONFLICT`` (AWS: "Defining
-table constraints" — uniqueness is not enforced; "LOCK").
+"""The file register (``mng``) in the warehouse: registering, claiming, leasing and finishing files.
 
 All functions take an open DB-API connection (psycopg2) and do not commit unless they say so:
-callers decide the transaction, which is how the COPY and "loaded" commit together.
+callers decide the transaction, which is how the COPY and "loaded" commit together. Every statement
+is a template in ``include/sql/register``; every status change is one guarded
+``UPDATE ... WHERE status = <expected>`` (see :data:`~redshift_ingest.register.model.TRANSITIONS`) so
+that two writers cannot both win; inserts and claims run under ``LOCK <register>`` because Redshift
+has no unique constraints and no ``ON CONFLICT`` (AWS: "Defining table constraints" — uniqueness is
+not enforced; "LOCK").
 """
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from psycopg2.extras import execute_values
+
 from redshift_ingest.config import Settings
+from redshift_ingest.register.model import (
+    DONE,
+    DONE_WITH_REJECTS,
+    FAILED,
+    IN_PROGRESS,
+    NEW,
+    UNMATCHED,
+    ClaimedFile,
+    ClaimLost,
+    S3Object,
+    claimed_from_row,
+)
 from redshift_ingest.sql import render_register
 
-NEW = "NEW"
-IN_PROGRESS = "IN_PROGRESS"
-DONE = "DONE"
-DONE_WITH_REJECTS = "DONE_WITH_REJECTS"
-FAILED = "FAILED"
-FILTERED_OUT = "FILTERED_OUT"
-UNMATCHED = "UNMATCHED"
-REPLACED = "REPLACED"
-TERMINAL = frozenset({DONE, DONE_WITH_REJECTS, FAILED, FILTERED_OUT, UNMATCHED, REPLACED})
-
 MAX_ERROR_MESSAGE = 4000  # VARCHAR(4096) holds bytes on Redshift; leave room for multi-byte text
+BULK_PAGE_ROWS = 500  # rows per multi-row INSERT of a bulk update
 
 
-class ClaimLost(RuntimeError):
-    """The file is no longer claimed by this run (another run or the reaper took it)."""
-
-
-@dataclass(frozen=True)
-class S3Object:
-    """One S3 object version as an event or a listing describes it.
-
-    :param size_bytes: object size in bytes.
-    :param etag: the ETag without quotes.
-    :param last_modified: UTC, naive.
-    """
-
-    bucket: str
-    key: str
-    size_bytes: int | None = None
-    etag: str | None = None
-    version_id: str | None = None
-    last_modified: datetime | None = None
-
-    @property
-    def file_id(self) -> str:
-        """Deterministic id: sha256 of bucket, key and version id (or ETag), 64 hex characters.
-
-        The same object version always gets the same id, so a duplicate event registers nothing; a
-        new upload under the same key (new ETag / version) is a new file.
-        """
-        version = self.version_id or (self.etag or "").strip('"')
-        return hashlib.sha256(f"{self.bucket}\n{self.key}\n{version}".encode()).hexdigest()
-
-    @property
-    def url(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
-
-
-@dataclass(frozen=True)
-class ClaimedFile:
-    """What ``claim_file`` hands to the next tasks (through XCom: no secrets, JSON-serialisable)."""
-
-    file_id: str
-    file_type: str
-    bucket: str
-    key: str
-    size_bytes: int | None
-    etag: str | None
-
-    @property
-    def url(self) -> str:
-        return f"s3://{self.bucket}/{self.key}"
-
-    def to_xcom(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_xcom(cls, value: dict[str, Any]) -> ClaimedFile:
-        return cls(**value)
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def _execute(cur, settings: Settings, template: str, params: dict[str, Any] | None = None, **ids: str):
@@ -108,7 +53,7 @@ def ensure_register(conn, settings: Settings) -> None:
 
 def lock_register(cur, settings: Settings) -> None:
     """``LOCK`` the register for the rest of the transaction (exclusive on Redshift and PostgreSQL)."""
-    cur.execute(f"LOCK {settings.register_table.quoted}")
+    _execute(cur, settings, "lock_register.sql")
 
 
 def register_object(conn, settings: Settings, obj: S3Object, file_type: str | None, registered_by: str) -> bool:
@@ -180,7 +125,7 @@ def claim_file(
     :returns: the claimed file, or None when there is nothing to claim.
     :raises ValueError: ``file_id`` names a file of another type or in a state that cannot be rerun.
     """
-    lease_expires_at = datetime.now(UTC).replace(tzinfo=None) + settings.lease
+    lease_expires_at = _now() + settings.lease
     try:
         with conn.cursor() as cur:
             lock_register(cur, settings)
@@ -198,7 +143,7 @@ def claim_file(
                     template = "reload_file.sql"
             else:
                 order = "DESC" if selection == "latest" else "ASC"
-                _execute(cur, settings, "select_candidates.sql", {"file_type": file_type}, order=order)
+                _execute(cur, settings, "select_candidates.sql", {"file_type": file_type, "limit": 1}, order=order)
                 row = cur.fetchone()
                 chosen = row[0] if row else None
                 from_statuses = (NEW,)
@@ -227,31 +172,173 @@ def claim_file(
     return claimed_from_row(row)
 
 
-def claimed_from_row(row: dict[str, Any]) -> ClaimedFile:
-    """The :class:`ClaimedFile` of a register row (as :func:`get_file` returns it)."""
-    return ClaimedFile(
-        file_id=row["file_id"],
-        file_type=row["file_type"],
-        bucket=row["bucket"],
-        key=row["s3_key"],
-        size_bytes=row["size_bytes"],
-        etag=row["etag"],
-    )
+def claim_batch(
+    conn,
+    settings: Settings,
+    *,
+    file_type: str,
+    dag_id: str,
+    run_id: str,
+    max_files: int,
+    max_bytes: int,
+) -> list[ClaimedFile]:
+    """Claim a batch of ``NEW`` files of ``file_type``, oldest first, in one transaction under ``LOCK``.
+
+    The batch takes files in registration order while it has fewer than ``max_files`` files and
+    their sizes add up to at most ``max_bytes``; the first file is always taken, even when it alone
+    is larger (a file is never left behind for being big). A retry or cleared step of the same run
+    that already holds files gets those back, leases renewed, and claims nothing new.
+
+    :param max_files: at most this many files (>= 1).
+    :param max_bytes: at most this many bytes in all (sizes the register does not know count 0).
+    :returns: the claimed files in load order; empty when nothing is ``NEW``.
+    """
+    lease_expires_at = _now() + settings.lease
+    try:
+        with conn.cursor() as cur:
+            lock_register(cur, settings)
+            held = _held_claims(cur, settings, file_type, dag_id, run_id)
+            if held:
+                params = {
+                    "run_id": run_id,
+                    "lease_expires_at": lease_expires_at,
+                    "file_ids": tuple(f.file_id for f in held),
+                }
+                _execute(cur, settings, "renew_leases.sql", params)
+                conn.commit()
+                return held
+            params = {"file_type": file_type, "limit": max_files}
+            candidates = _rows(_execute(cur, settings, "select_candidates.sql", params, order="ASC"))
+            chosen: list[str] = []
+            total = 0
+            for row in candidates:
+                size = row["size_bytes"] or 0
+                if chosen and total + size > max_bytes:
+                    break
+                chosen.append(row["file_id"])
+                total += size
+            if not chosen:
+                conn.rollback()
+                return []
+            params = {
+                "file_ids": tuple(chosen),
+                "file_type": file_type,
+                "dag_id": dag_id,
+                "run_id": run_id,
+                "lease_expires_at": lease_expires_at,
+            }
+            claimed = _execute(cur, settings, "claim_files.sql", params).rowcount
+            if claimed != len(chosen):  # cannot happen under LOCK; refuse a partial claim anyway
+                conn.rollback()
+                raise ClaimLost(f"claimed {claimed} of {len(chosen)} NEW files: another writer changed them")
+            held = _held_claims(cur, settings, file_type, dag_id, run_id)
+        conn.commit()
+    except Exception:
+        conn.rollback()
+        raise
+    return held
+
+
+def renew_leases(conn, settings: Settings, run_id: str, file_ids: list[str]) -> int:
+    """Heartbeat of a run: renew the lease of each of ``file_ids`` it still holds; commits.
+
+    :returns: how many of them the run still holds.
+    """
+    if not file_ids:
+        return 0
+    params = {"run_id": run_id, "lease_expires_at": _now() + settings.lease, "file_ids": tuple(file_ids)}
+    with conn.cursor() as cur:
+        renewed = _execute(cur, settings, "renew_leases.sql", params).rowcount
+    conn.commit()
+    return renewed
+
+
+def run_files(conn, settings: Settings, run_id: str, file_ids: list[str]) -> list[dict[str, Any]]:
+    """The register rows of ``file_ids`` that ``run_id`` claimed (whatever their status now), in
+    load order; ends the read's transaction."""
+    if not file_ids:
+        return []
+    with conn.cursor() as cur:
+        rows = _rows(_execute(cur, settings, "select_run_files.sql", {"run_id": run_id, "file_ids": tuple(file_ids)}))
+    conn.rollback()
+    return rows
+
+
+def _bulk_insert(cur, settings: Settings, create: str, insert: str, rows: list[tuple]) -> None:
+    """Fill a temporary table (``create`` template) with ``rows`` by multi-row INSERTs."""
+    _execute(cur, settings, create)
+    execute_values(cur, render_register(insert, settings), rows, page_size=BULK_PAGE_ROWS)
+
+
+def record_loads(cur, settings: Settings, run_id: str, loads: list[dict[str, Any]]) -> int:
+    """In the batch COPY's transaction: record every file's load in one set-based UPDATE.
+
+    :param loads: dicts with ``file_id``, ``copy_query_id``, ``rows_loaded``, ``rows_rejected``,
+        ``first_error`` (<= 1,000 characters) and ``error_report_key``.
+    :returns: how many files were recorded; fewer than ``len(loads)`` means a guard failed (a file
+        is no longer this run's, or already loaded): roll back then, and the COPY with it.
+    """
+    rows = [
+        (
+            load["file_id"],
+            load["copy_query_id"],
+            load["rows_loaded"],
+            load["rows_rejected"],
+            (load["first_error"] or None) and load["first_error"][:1000],
+            load["error_report_key"],
+        )
+        for load in loads
+    ]
+    _bulk_insert(cur, settings, "create_batch_results.sql", "insert_batch_results.sql", rows)
+    return _execute(cur, settings, "record_loads.sql", {"run_id": run_id}).rowcount
+
+
+def mark_done_files(conn, settings: Settings, run_id: str, archived: dict[str, str]) -> int:
+    """``IN_PROGRESS`` -> ``DONE`` / ``DONE_WITH_REJECTS`` for each loaded file in ``archived``
+    (file_id -> archive key), in one transaction; commits.
+
+    :returns: how many files were finished (a file no longer held by ``run_id`` is left alone).
+    """
+    if not archived:
+        return 0
+    try:
+        with conn.cursor() as cur:
+            _bulk_insert(
+                cur, settings, "create_batch_archived.sql", "insert_batch_archived.sql", list(archived.items())
+            )
+            done = _execute(cur, settings, "mark_done_files.sql", {"run_id": run_id}).rowcount
+        conn.commit()
+    except Exception:
+        conn.rollback()
+        raise
+    return done
+
+
+def mark_changed(conn, settings: Settings, file_id: str, run_id: str, message: str) -> bool:
+    """``IN_PROGRESS`` -> ``FILTERED_OUT``: the object is no longer the registered version; commits.
+
+    :returns: False when the file is not in progress (and unloaded) for ``run_id``.
+    """
+    params = {"file_id": file_id, "run_id": run_id, "error_message": message[:MAX_ERROR_MESSAGE]}
+    with conn.cursor() as cur:
+        updated = _execute(cur, settings, "mark_changed.sql", params).rowcount
+    conn.commit()
+    return updated == 1
+
+
+def _held_claims(cur, settings: Settings, file_type: str, dag_id: str, run_id: str) -> list[ClaimedFile]:
+    params = {"file_type": file_type, "dag_id": dag_id, "run_id": run_id}
+    return [claimed_from_row(row) for row in _rows(_execute(cur, settings, "select_held_claims.sql", params))]
 
 
 def _held_claim(cur, settings: Settings, file_type: str, dag_id: str, run_id: str) -> ClaimedFile | None:
-    cur.execute(
-        f"SELECT file_id FROM {settings.register_table.quoted} "
-        "WHERE file_type = %(file_type)s AND status = 'IN_PROGRESS' AND dag_id = %(dag_id)s "
-        "AND run_id = %(run_id)s",
-        {"file_type": file_type, "dag_id": dag_id, "run_id": run_id},
-    )
-    row = cur.fetchone()
-    if row is None:
-        return None
-    _execute(cur, settings, "select_file.sql", {"file_id": row[0]})
-    values = cur.fetchone()
-    return claimed_from_row(dict(zip([d[0] for d in cur.description], values, strict=True)))
+    held = _held_claims(cur, settings, file_type, dag_id, run_id)
+    return held[0] if held else None
+
+
+def _rows(cur) -> list[dict[str, Any]]:
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 def _rerun_candidate(cur, settings: Settings, file_type: str, file_id: str, reload: bool) -> tuple[str, str]:
@@ -281,7 +368,7 @@ def require_claim(conn, settings: Settings, file_id: str, run_id: str) -> dict[s
 
     :raises ClaimLost: the file is not ``IN_PROGRESS`` for ``run_id`` (the message gives its state).
     """
-    lease_expires_at = datetime.now(UTC).replace(tzinfo=None) + settings.lease
+    lease_expires_at = _now() + settings.lease
     with conn.cursor() as cur:
         params = {"file_id": file_id, "run_id": run_id, "lease_expires_at": lease_expires_at}
         _execute(cur, settings, "reclaim_file.sql", params)
@@ -298,16 +385,17 @@ def require_claim(conn, settings: Settings, file_id: str, run_id: str) -> dict[s
 
 def failed_claim_of_run(conn, settings: Settings, file_type: str, run_id: str) -> str | None:
     """The file_id this run claimed and failed, if any (a cleared ``claim_file`` resumes it)."""
+    failed = failed_claims_of_run(conn, settings, file_type, run_id)
+    return failed[0] if failed else None
+
+
+def failed_claims_of_run(conn, settings: Settings, file_type: str, run_id: str) -> list[str]:
+    """The file_ids this run claimed and failed, newest failure first (a cleared step resumes them)."""
     with conn.cursor() as cur:
-        cur.execute(
-            f"SELECT file_id FROM {settings.register_table.quoted} "
-            "WHERE file_type = %(file_type)s AND status = 'FAILED' AND run_id = %(run_id)s "
-            "ORDER BY finished_at DESC",
-            {"file_type": file_type, "run_id": run_id},
-        )
-        row = cur.fetchone()
+        _execute(cur, settings, "select_failed_of_run.sql", {"file_type": file_type, "run_id": run_id})
+        ids = [row[0] for row in cur.fetchall()]
     conn.rollback()
-    return row[0] if row else None
+    return ids
 
 
 def resume_failed_claim(conn, settings: Settings, file_id: str, run_id: str) -> bool:
@@ -315,7 +403,7 @@ def resume_failed_claim(conn, settings: Settings, file_id: str, run_id: str) -> 
 
     :returns: False when the file is not FAILED by ``run_id``.
     """
-    lease_expires_at = datetime.now(UTC).replace(tzinfo=None) + settings.lease
+    lease_expires_at = _now() + settings.lease
     with conn.cursor() as cur:
         params = {"file_id": file_id, "run_id": run_id, "lease_expires_at": lease_expires_at}
         updated = _execute(cur, settings, "resume_failed_claim.sql", params).rowcount

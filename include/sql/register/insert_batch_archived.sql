@@ -1,0 +1,2 @@
+INSERT INTO batch_archived (file_id, archive_key)
+VALUES %s

@@ -1,0 +1,2 @@
+-- Serialise registrations and claims for the rest of the transaction (AWS "LOCK": exclusive).
+LOCK {{ register }};
