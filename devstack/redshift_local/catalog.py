@@ -6,6 +6,10 @@ Created idempotently in every database a client uses:
 * ``public.sys_load_error_detail`` / ``public.sys_load_history`` - views with the column names of
   the AWS SYS_LOAD_ERROR_DETAIL / SYS_LOAD_HISTORY docs, over ``stl_load_errors`` and
   ``redshift_local.load_history``.
+* ``public.stl_load_commits`` - columns of the AWS STL_LOAD_COMMITS doc: one row per S3 object a
+  COPY read; ``lines_scanned`` = data records scanned (loaded + rejected; IGNOREHEADER lines and skipped
+  blank lines not counted). ``public.sys_load_detail`` - the AWS SYS_LOAD_DETAIL columns over it and
+  ``redshift_local.load_file`` (bytes scanned, start/end time, S3 ETag and LastModified per object).
 * ``redshift_local.query_id_seq`` - query ids (``query`` in STL_LOAD_ERRORS, ``pg_last_copy_id()``).
 * ``redshift_local.session_state`` - the last COPY of each backend session; read by
   ``pg_last_copy_count()``, ``pg_last_copy_id()``, ``pg_last_query_id()``. It is written on the
@@ -18,6 +22,7 @@ load, as STL_LOAD_ERRORS does on Redshift.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from dataclasses import dataclass
@@ -49,6 +54,32 @@ CREATE TABLE IF NOT EXISTS public.stl_load_errors (
     raw_field_value char(1024),
     err_code integer,
     err_reason character(100)
+);
+CREATE TABLE IF NOT EXISTS public.stl_load_commits (
+    userid integer,
+    query integer,
+    slice integer,
+    name character(256),
+    filename character(256),
+    byte_offset integer,
+    lines_scanned integer,
+    errors integer,
+    curtime timestamp,
+    status integer,
+    file_format character(16),
+    is_partial integer,
+    start_offset bigint,
+    copy_job_id bigint
+);
+CREATE TABLE IF NOT EXISTS redshift_local.load_file (
+    query integer,
+    filename character(256),
+    bytes_scanned bigint,
+    start_time timestamp,
+    end_time timestamp,
+    file_etag character(256),
+    file_last_modified timestamp,
+    PRIMARY KEY (query, filename)
 );
 CREATE TABLE IF NOT EXISTS redshift_local.load_history (
     user_id integer,
@@ -90,6 +121,12 @@ SELECT user_id, query_id, transaction_id, session_id, database_name, status, tab
        file_format, loaded_rows, loaded_bytes, source_file_count, source_file_bytes, file_count_scanned,
        file_bytes_scanned, error_count, 0::bigint AS copy_job_id
 FROM redshift_local.load_history;
+CREATE OR REPLACE VIEW public.sys_load_detail AS
+SELECT c.userid AS user_id, c.query::bigint AS query_id, c.filename AS file_name,
+       f.bytes_scanned, c.lines_scanned, c.curtime AS record_time, 1::integer AS splits_scanned,
+       f.start_time, f.end_time, f.file_etag, f.file_last_modified
+FROM public.stl_load_commits c
+LEFT JOIN redshift_local.load_file f ON f.query = c.query AND f.filename = c.filename;
 CREATE OR REPLACE FUNCTION redshift_local.session_value(field text) RETURNS bigint
 LANGUAGE sql STABLE AS $fn$
     SELECT CASE field WHEN 'count' THEN s.last_copy_count WHEN 'copy' THEN s.last_copy_id
@@ -108,7 +145,8 @@ CREATE OR REPLACE FUNCTION public.getdate() RETURNS timestamp
 LANGUAGE sql STABLE AS $fn$ SELECT date_trunc('second', statement_timestamp() AT TIME ZONE 'UTC') $fn$;
 GRANT USAGE ON SCHEMA redshift_local TO PUBLIC;
 GRANT SELECT ON public.stl_load_errors, public.sys_load_error_detail, public.sys_load_history TO PUBLIC;
-GRANT SELECT ON redshift_local.session_state, redshift_local.load_history TO PUBLIC;
+GRANT SELECT ON public.stl_load_commits, public.sys_load_detail TO PUBLIC;
+GRANT SELECT ON redshift_local.session_state, redshift_local.load_history, redshift_local.load_file TO PUBLIC;
 """
 
 
@@ -164,6 +202,20 @@ class LoadErrorRow:
     err_reason: str
 
 
+@dataclass
+class LoadCommitRow:
+    """One S3 object a COPY read: an STL_LOAD_COMMITS row plus the SYS_LOAD_DETAIL extras."""
+
+    filename: str
+    lines_scanned: int
+    rejected: int
+    bytes_scanned: int
+    start: datetime
+    end: datetime
+    etag: str
+    last_modified: datetime | None
+
+
 def _period_for_multibyte(text: str, limit: int) -> str:
     """STL_LOAD_ERRORS replaces multibyte characters of raw_line with a period."""
     return "".join(c if ord(c) < 128 else "." for c in text[:limit])
@@ -181,6 +233,22 @@ class Recorder:
         if self._conn is None or self._conn.closed:
             self._conn = connect(self.dsn, self.dbname)
         return self._conn.cursor()
+
+    @contextlib.contextmanager
+    def _transaction(self):
+        """A cursor in one transaction on the separate connection: committed on success, else rolled back."""
+        cur = self._cursor()
+        conn = cur.connection
+        conn.autocommit = False
+        try:
+            with cur:
+                yield cur
+            conn.commit()
+        except BaseException:
+            conn.rollback()
+            raise
+        finally:
+            conn.autocommit = True
 
     def record_errors(
         self,
@@ -219,6 +287,28 @@ class Recorder:
                         row.err_reason[:100],
                     )
                     for row in rows
+                ],
+            )
+
+    def record_commits(self, rows: list[LoadCommitRow], *, query_id: int, user_id: int, file_format: str) -> None:
+        """Insert one stl_load_commits row (and its redshift_local.load_file row) per object read,
+        all in one transaction on the separate connection."""
+        if not rows:
+            return
+        with self._transaction() as cur:
+            cur.executemany(
+                "INSERT INTO public.stl_load_commits (userid, query, slice, name, filename, byte_offset,"
+                " lines_scanned, errors, curtime, status, file_format, is_partial, start_offset, copy_job_id)"
+                " VALUES (%s, %s, 0, '', %s, 0, %s, %s, %s, 1, %s, 0, 0, 0)",
+                [(user_id, query_id, r.filename[:256], r.lines_scanned, r.rejected, r.end, file_format) for r in rows],
+            )
+            cur.executemany(
+                "INSERT INTO redshift_local.load_file (query, filename, bytes_scanned, start_time, end_time,"
+                " file_etag, file_last_modified) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                " ON CONFLICT (query, filename) DO NOTHING",
+                [
+                    (query_id, r.filename[:256], r.bytes_scanned, r.start, r.end, r.etag[:256], r.last_modified)
+                    for r in rows
                 ],
             )
 

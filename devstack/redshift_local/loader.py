@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from devstack.redshift_local import protocol
-from devstack.redshift_local.catalog import LoadErrorRow, Recorder
+from devstack.redshift_local.catalog import LoadCommitRow, LoadErrorRow, Recorder
 from devstack.redshift_local.convert import Column, FieldError, make_converter
 from devstack.redshift_local.copy_command import CopySpec, CopySyntaxError
 from devstack.redshift_local.records import Record, csv_records, json_records, load_jsonpaths, text_records
@@ -85,6 +85,10 @@ class CopyOutcome:
         return self.error_message is None and self.backend_error is None
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
 def _csv_line(values: list[str | None]) -> str:
     return ",".join("" if v is None else '"' + v.replace('"', '""') + '"' for v in values) + "\n"
 
@@ -117,13 +121,14 @@ class S3Copy:
         self.s3_client = s3_client
         self.query_id = query_id
         self.database = database
-        self.start = datetime.now(UTC).replace(tzinfo=None)
+        self.start = _utcnow()
         self.errors: list[LoadErrorRow] = []
         self.table_oid = 0
         self.user_id = 0
         self.bytes_scanned = 0
         self.loaded_bytes = 0
         self.objects: list[S3Object] = []
+        self.files: list[LoadCommitRow] = []  # one per object read, for STL_LOAD_COMMITS
 
     # -- preparation (nothing sent to the backend COPY yet) ---------------------------------------
 
@@ -232,9 +237,11 @@ class S3Copy:
             seen = 0
             for obj in self.objects:
                 stream, raw_reader = open_object(self.s3_client(self.spec.region), obj, self.spec.compression)
+                file_start, scanned, rejected_before = _utcnow(), 0, len(self.errors)
                 try:
                     for record in self._records(stream, targets, paths):
                         seen += 1
+                        scanned += 1
                         if seen % _CLIENT_CHECK_EVERY == 0 and self.session.client_gone():
                             raise ClientGone
                         row = self._convert(obj, record, targets, converters)
@@ -253,6 +260,18 @@ class S3Copy:
                 finally:
                     self.bytes_scanned += raw_reader.bytes_read
                     stream.close()
+                    self.files.append(
+                        LoadCommitRow(
+                            filename=obj.url,
+                            lines_scanned=scanned,
+                            rejected=len(self.errors) - rejected_before,
+                            bytes_scanned=raw_reader.bytes_read,
+                            start=file_start,
+                            end=_utcnow(),
+                            etag=obj.etag,
+                            last_modified=obj.last_modified,
+                        )
+                    )
                 if failure:
                     break
         except _STREAM_ERRORS as exc:
@@ -310,6 +329,12 @@ class S3Copy:
         self.loaded_bytes += len(data)
         self.session.backend.send(protocol.copy_data(data))
 
+    def _file_format(self) -> str:
+        """STL_LOAD_COMMITS.file_format / SYS_LOAD_HISTORY.file_format: Text (also CSV), JSON, Parquet, ORC."""
+        return {"TEXT": "Text", "CSV": "Text", "JSON": "JSON", "PARQUET": "Parquet", "ORC": "ORC"}.get(
+            self.spec.format, self.spec.format.lower()
+        )
+
     def _finish(self, outcome: CopyOutcome, status: str) -> None:
         """Commit load errors, history and the session's last-COPY state on the separate connection."""
         pid = self.session.backend_pid or 0
@@ -318,6 +343,9 @@ class S3Copy:
                 self.errors, query_id=self.query_id, table_oid=self.table_oid, session=pid,
                 user_id=self.user_id, start=self.start,
             )  # fmt: skip
+            self.recorder.record_commits(
+                self.files, query_id=self.query_id, user_id=self.user_id, file_format=self._file_format()
+            )
             self.recorder.record_history(
                 user_id=self.user_id,
                 query_id=self.query_id,
@@ -326,9 +354,9 @@ class S3Copy:
                 status=status,
                 table_name=self.spec.table_name,
                 start_time=self.start,
-                end_time=datetime.now(UTC).replace(tzinfo=None),
+                end_time=_utcnow(),
                 data_source=self.spec.source,
-                file_format={"TEXT": "Text"}.get(self.spec.format, self.spec.format.lower()),
+                file_format=self._file_format(),
                 loaded_rows=outcome.loaded,
                 loaded_bytes=self.loaded_bytes if outcome.ok else 0,
                 source_file_count=len(self.objects),

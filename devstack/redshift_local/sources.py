@@ -16,6 +16,7 @@ import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -30,9 +31,14 @@ class SourceError(Exception):
 
 @dataclass(frozen=True)
 class S3Object:
+    """One S3 object a COPY reads; ``etag`` (without quotes) and ``last_modified`` (naive UTC) as S3
+    reports them, for SYS_LOAD_DETAIL."""
+
     bucket: str
     key: str
     size: int
+    etag: str = ""
+    last_modified: datetime | None = None
 
     @property
     def url(self) -> str:
@@ -65,6 +71,16 @@ def _is_missing(exc: Exception) -> bool:
     return code in ("404", "NoSuchKey", "NotFound", "NoSuchBucket")
 
 
+def _naive_utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _object(bucket: str, key: str, size: int, etag: str | None, modified: datetime | None) -> S3Object:
+    return S3Object(bucket, key, size, (etag or "").strip('"'), _naive_utc(modified))
+
+
 def list_prefix(client: Any, url: str) -> list[S3Object]:
     """All objects whose key starts with the key prefix of ``url``, in key order.
 
@@ -77,7 +93,7 @@ def list_prefix(client: Any, url: str) -> list[S3Object]:
             for item in page.get("Contents", []):
                 if item["Key"].endswith("/") and item["Size"] == 0:
                     continue  # a "folder" marker, not data
-                objects.append(S3Object(bucket, item["Key"], item["Size"]))
+                objects.append(_object(bucket, item["Key"], item["Size"], item.get("ETag"), item.get("LastModified")))
     except Exception as exc:
         if _is_missing(exc):
             raise SourceError(f"The specified S3 prefix '{prefix}' does not exist") from exc
@@ -104,14 +120,18 @@ def read_small_object(client: Any, url: str, what: str) -> bytes:
 def read_manifest(client: Any, url: str) -> list[S3Object]:
     """The files a Redshift manifest lists (``{"entries": [{"url": ..., "mandatory": bool}]}``).
 
-    Missing non-mandatory entries are skipped (logged); a missing mandatory entry raises
-    ``SourceError``, as does a manifest that is not valid JSON or has no ``entries``.
+    Each entry's ``url`` names one whole object (not a prefix). Missing non-mandatory entries are
+    skipped (logged); a missing mandatory entry raises ``SourceError``, as does a manifest that is not
+    valid JSON or has no ``entries``, and one where no listed file exists ("Regardless of any mandatory
+    settings, COPY will terminate if no files are found": AWS "Using a manifest to specify data files").
     """
     try:
         manifest = json.loads(read_small_object(client, url, "manifest file"))
         entries = manifest["entries"]
     except (ValueError, KeyError, TypeError) as exc:
         raise SourceError(f"Manifest file '{url}' is not in correct json format: {exc}") from exc
+    if not isinstance(entries, list) or not all(isinstance(e, dict) and "url" in e for e in entries):
+        raise SourceError(f"Manifest file '{url}' is not in correct json format: each entry needs a \"url\"")
     objects: list[S3Object] = []
     for entry in entries:
         entry_url = entry["url"]
@@ -125,7 +145,9 @@ def read_manifest(client: Any, url: str) -> list[S3Object]:
                 raise SourceError(f"Manifest file entry '{entry_url}' is mandatory but does not exist") from exc
             log.info("manifest entry %s is not mandatory and does not exist: skipped", entry_url)
             continue
-        objects.append(S3Object(bucket, key, head["ContentLength"]))
+        objects.append(_object(bucket, key, head["ContentLength"], head.get("ETag"), head.get("LastModified")))
+    if not objects:
+        raise SourceError(f"Manifest file '{url}' lists no files that exist: no files found to load")
     return objects
 
 
