@@ -130,7 +130,8 @@ class FileLoad:
 class FileFailure:
     """A file set aside from its batch, and why.
 
-    :param kind: ``data`` (its data: quarantined), ``changed`` (the object is no longer the
+    :param kind: ``data`` (its data: quarantined), ``empty`` (every row rejected, nothing loaded:
+        quarantined like ``data``), ``changed`` (the object is no longer the
         registered version: FILTERED_OUT), ``newer_version`` (a newer version of its key is loaded:
         FAILED, kept in landing).
     """
@@ -234,6 +235,10 @@ class BatchLoader:
                 continue
             if not culprits:
                 return self.outcome
+            if all(c.kind == "empty" for c in culprits):
+                # Committed: these loaded nothing (every row rejected) and are set aside after it.
+                self.outcome.failures.extend(culprits)
+                return self.outcome
             blamed = {c.file.file_id for c in culprits}
             for culprit in culprits:
                 log.warning("Set aside %s (%s): %s", culprit.file.url, culprit.kind, culprit.message)
@@ -311,7 +316,7 @@ class BatchLoader:
         return [
             FileFailure(
                 f,
-                "data",
+                "empty",
                 f"every row was rejected ({loads[f.file_id].rows_rejected} rows); nothing loaded",
                 loads[f.file_id],
             )

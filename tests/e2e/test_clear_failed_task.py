@@ -7,7 +7,8 @@ from types import SimpleNamespace
 
 from redshift_ingest import register, tasks
 from redshift_ingest.config import FileType, default_file_types
-from redshift_ingest.operators.copy_into_target import CopyIntoTargetOperator, LoadRejected
+from redshift_ingest.errors import RunHadFailures
+from redshift_ingest.operators.copy_into_target import CopyIntoTargetOperator
 from redshift_ingest.register import S3Object
 
 BUCKET = "example-landing-bucket"
@@ -26,7 +27,7 @@ class _TI:
         self.task_id, self._claimed, self.log_url = task_id, claimed, None
 
     def xcom_pull(self, task_ids: str):
-        return self._claimed if task_ids == "claim_file" else None
+        return self._claimed if task_ids == "claim_files" else None
 
 
 def test_clear_the_failed_copy_after_fixing_the_table(landing, warehouse, settings, stack):
@@ -40,20 +41,20 @@ def test_clear_the_failed_copy_after_fixing_the_table(landing, warehouse, settin
     register.register_object(warehouse, settings, obj, ft.name, "test")
     context = {"run_id": "manual__clear", "params": {"file_id": None}, "dag": SimpleNamespace(dag_id=ft.dag_id)}
 
-    claimed = tasks.claim_file(ft, settings, context)
-    prepared = tasks.prepare_file(ft, settings, claimed, context)
+    claimed = tasks.claim_files(ft, settings, context)
+    prepared = tasks.prepare_files(ft, settings, claimed, context)
     tasks.ensure_target_table(ft, settings)
     # Someone added a column by hand: the COPY fails on every row (not the file's fault).
     with warehouse.cursor() as cur:
         cur.execute("ALTER TABLE weather.cleared ADD COLUMN station varchar(8)")
     warehouse.commit()
     copy = CopyIntoTargetOperator(
-        task_id="copy_into_target", file_type=ft, claimed_file=claimed, prepared=prepared, settings=settings
+        task_id="copy_into_target", file_type=ft, claimed_files=claimed, prepared=prepared, settings=settings
     )
     try:
         copy.execute(context)
         raise AssertionError("the COPY should have failed")
-    except LoadRejected as err:
+    except RunHadFailures as err:
         tasks.FailureHandler(ft, settings)({**context, "exception": err, "ti": _TI("copy_into_target", claimed)})
     row = register.get_file(warehouse, settings, obj.file_id)
     warehouse.rollback()
@@ -63,22 +64,17 @@ def test_clear_the_failed_copy_after_fixing_the_table(landing, warehouse, settin
     with warehouse.cursor() as cur:
         cur.execute("ALTER TABLE weather.cleared DROP COLUMN station")
     warehouse.commit()
-    result = copy.execute(context)
+    result = copy.execute(context)["files"][0]
     assert (result["rows_loaded"], result["rows_rejected"]) == (2, 0)
-    tasks.archive_file(ft, settings, claimed, context)
-    assert tasks.mark_done(ft, settings, claimed, context) == "DONE"
+    assert tasks.finish_files(ft, settings, claimed, context)["done"] == 1
     # A second clear of the finished copy loads nothing.
-    assert copy.execute(context)["already_loaded"] is True
+    assert copy.execute(context)["files"][0]["already_loaded"] is True
     with warehouse.cursor() as cur:
         cur.execute("SELECT count(*) FROM weather.cleared")
         assert cur.fetchone()[0] == 2
         cur.execute("SELECT attempts, history FROM public.mng WHERE file_id = %s", (obj.file_id,))
         attempts, history = cur.fetchone()
     warehouse.rollback()
-    assert (
-        attempts == 2
-        and "(task cleared)" in history
-        and "into weather.cleared (through staging table stage_seattle_weather) failed" in history
-    )
+    assert attempts == 2 and "(task cleared)" in history and "into weather.cleared failed" in history
     keys = {o["Key"] for o in landing.list_objects_v2(Bucket=BUCKET).get("Contents", [])}
     assert "archive/" + KEY in keys and KEY not in keys and "quarantine/" + KEY not in keys

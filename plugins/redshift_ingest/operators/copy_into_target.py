@@ -209,7 +209,13 @@ class CopyIntoTargetOperator(BaseOperator):
             register.mark_changed(conn, settings, row["file_id"], run_id, failure.message)
             return
         tasks.fail_file(
-            conn, settings, row, run_id, failure.message, quarantine=failure.kind == "data", load=failure.load
+            conn,
+            settings,
+            row,
+            run_id,
+            failure.message,
+            quarantine=failure.kind in ("data", "empty"),
+            load=failure.load,
         )
 
 
