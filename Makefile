@@ -13,7 +13,7 @@ export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 # `make chaos`) must not re-permission or prune each other's directories.
 PYTEST := $(BIN)/python -m pytest --basetemp="$$(mktemp -d $${TMPDIR:-/tmp}/redshift-ingest-pytest-XXXXXX)"
 
-.PHONY: help venv test lint demo clean chaos bench airflow browser test-ui bundle verify-bundle lambda-package compose-config up down tools
+.PHONY: help venv test lint demo clean chaos bench bench-backlog airflow browser test-ui bundle verify-bundle lambda-package compose-config up down tools
 
 help:
 	@echo "make venv   - create .venv with Airflow 3.3.1 and the pinned providers (no GitHub needed)"
@@ -22,6 +22,7 @@ help:
 	@echo "make lint   - ruff"
 	@echo "make chaos  - the full fault-injection suite (make test runs its short form)"
 	@echo "make bench  - memory and speed measurements"
+	@echo "make bench-backlog - 1,000-file backlog under the real local Airflow: batched vs one file per run"
 	@echo "make airflow - the real Airflow UI on localhost:8080 over the embedded stack (no Docker)"
 	@echo "make test-ui - the browser test of reruns from the Airflow UI (headless Chromium)"
 	@echo "make bundle / verify-bundle / lambda-package - what is deployed, and its checks"
@@ -50,6 +51,11 @@ chaos: venv
 # Benchmarks and memory measurements (not timed assertions).
 bench: venv
 	$(PYTEST) -m slow --ignore=tests/faults -s -p no:logging
+
+# Drain a backlog of 1,000 small real files under the real local Airflow scheduler, batched against one
+# file per run; prints files per minute, COPY transactions and whether per-file counts agree.
+bench-backlog: venv
+	$(BIN)/python -m devstack.bench_backlog $(BENCH_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -219,7 +219,7 @@ def prepare_files(
                 register.mark_changed(conn, settings, row["file_id"], run_id, change)
                 failed += 1
             elif rejection:
-                fail_file(conn, settings, row, run_id, f"{url}: {rejection}", quarantine=True)
+                fail_file(conn, settings, row, run_id, f"{rejection} | file {url}", quarantine=True)
                 failed += 1
             else:
                 if prepared.staged_keys:

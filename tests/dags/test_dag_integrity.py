@@ -52,12 +52,10 @@ def test_dag_policy(dagbag, file_type):
     assert "file_id" in dag.params
     assert [t.task_id for t in dag.topological_sort()] == [
         "wait_for_new_file",
-        "claim_file",
-        "prepare_file",
-        "ensure_target_table",
+        "claim_files",
+        "prepare_files",
         "copy_into_target",
-        "archive_file",
-        "mark_done",
+        "finish_files",
     ]
     for task in dag.tasks:
         assert task.on_failure_callback, f"{task.task_id} has no failure callback"

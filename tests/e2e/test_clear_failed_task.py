@@ -21,7 +21,7 @@ BODY = (
 
 
 class _TI:
-    """The part of a task instance the failure callback reads (XCom of claim_file, log URL)."""
+    """The part of a task instance the failure callback reads (XCom of claim_files, log URL)."""
 
     def __init__(self, task_id: str, claimed: dict) -> None:
         self.task_id, self._claimed, self.log_url = task_id, claimed, None

@@ -121,7 +121,7 @@ def test_the_bad_file_failed_with_its_alerts(demo_run, stack):
     assert mails[0].get_content_type() == "multipart/alternative"
     parts = {p.get_content_type(): p.get_payload(decode=True).decode() for p in mails[0].walk() if not p.is_multipart()}
     assert "header does not match" in parts["text/html"] and "Airflow run" in parts["text/html"]
-    assert "Error: prepare_file failed: FileUnusable" in parts["text/plain"]
+    assert "Error: header does not match" in parts["text/plain"]  # the cause first
     assert "File is at: s3://example-landing-bucket/quarantine/landing/weather/bad.csv" in parts["text/plain"]
 
 

@@ -122,11 +122,11 @@ def test_force_is_refused_where_it_could_duplicate_rows(landing, warehouse, sett
     register.mark_done(warehouse, settings, obj.file_id)
 
     with pytest.raises(AirflowFailException, match="force reloads one file: give its file_id too"):
-        tasks.claim_file(untagged, settings, context({"file_id": None, "force": True}))
+        tasks.claim_files(untagged, settings, context({"file_id": None, "force": True}))
     with pytest.raises(AirflowFailException, match=r"without target\.file_id_column, so a reload cannot find"):
-        tasks.claim_file(untagged, settings, context({"file_id": obj.file_id, "force": True}))
+        tasks.claim_files(untagged, settings, context({"file_id": obj.file_id, "force": True}))
     with pytest.raises(AirflowFailException, match="is DONE: trigger with force=true"):
-        tasks.claim_file(untagged, settings, context({"file_id": obj.file_id, "force": False}))
+        tasks.claim_files(untagged, settings, context({"file_id": obj.file_id, "force": False}))
     assert row(warehouse, settings, obj.file_id)["status"] == "DONE"
 
 

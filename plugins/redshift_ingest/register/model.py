@@ -67,6 +67,7 @@ TRANSITIONS: dict[FileStatus, dict[FileStatus, str]] = {
     FAILED: {
         NEW: "replayed (file_id param, replay command, register view)",
         IN_PROGRESS: "a cleared task of the run that failed it takes it back",
+        REPLACED: "its COPY had committed (it failed later) and a newer version of its key was loaded",
     },
     FILTERED_OUT: {},
     UNMATCHED: {},
