@@ -192,10 +192,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack.bench_backlog", description=__doc__.split("\n")[0])
     parser.add_argument("--files", type=int, default=1000, help="backlog size N (default 1000)")
     parser.add_argument("--sample", type=int, default=50, help="files the one-file mode loads (default 50)")
-    parser.add_argument("--port", type=int, default=8093)
+    parser.add_argument("--port", type=int, default=0, help="API server port (default: a free one)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per mode at most")
     args = parser.parse_args(argv)
 
+    if not args.port:
+        from devstack.services import free_port
+
+        args.port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="bench-backlog-"))
     include = private_include(workdir)
     env = {**os.environ, "REDSHIFT_INGEST_INCLUDE_DIR": str(include)}
