@@ -208,7 +208,7 @@ class Batch(_Model):
 class Prepare(_Model):
     """How files are made COPY-able before the load (see :mod:`redshift_ingest.prepare`)."""
 
-    encoding: Literal["utf-8", "latin-1", "cp1252", "utf-16"] = "utf-8"
+    encoding: Literal["utf-8", "latin-1", "cp1252", "utf-16", "auto"] = "utf-8"
     invalid_chars: Literal["replace", "fail"] = "fail"
     json_records_key: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     zip_members: Literal["single", "manifest"] = "single"

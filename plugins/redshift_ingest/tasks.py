@@ -14,12 +14,12 @@ from typing import Any
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from redshift_ingest import register
+from redshift_ingest import paths, register
 from redshift_ingest.batch_load import S3_CONCURRENCY, FileLoad, object_change, table_columns
 from redshift_ingest.config import FileType, Settings, quote_identifier
 from redshift_ingest.errors import FileDataError, Policy, RunHadFailures, policy_of
 from redshift_ingest.hooks.warehouse import WarehouseHook
-from redshift_ingest.notifications import FileAlert, send_alert
+from redshift_ingest.notifications import BatchAlert, FileAlert, FileLine, send_alert
 from redshift_ingest.prepare import FileRejected, PrepareSpec
 from redshift_ingest.prepare import prepare_file as prepare
 from redshift_ingest.prepare.staging import staging_root
@@ -249,6 +249,10 @@ def prepare_files(
 
 def _prepare_one(s3, file_type: FileType, settings: Settings, spec: PrepareSpec, row: dict[str, Any]):
     """(prepared, change message, rejection message) of one file; exactly one is not None."""
+    try:
+        paths.check_key_fits(settings, row["s3_key"])
+    except paths.KeyTooLong as err:
+        return None, None, f"cannot be loaded: {err}"
     change = object_change(s3, row["bucket"], row["s3_key"], row["etag"], row["size_bytes"])
     if change:
         return None, change, None
@@ -300,7 +304,7 @@ def fail_file(
 
 def _quarantine(hook: S3Hook, settings: Settings, bucket: str, key: str) -> str | None:
     try:
-        return move_object(hook, bucket, key, settings.quarantine_prefix + key)
+        return move_object(hook, bucket, key, paths.quarantine_key(settings, key))
     except Exception:
         log.exception("Could not quarantine s3://%s/%s; it stays where it is", bucket, key)
         return None
@@ -395,7 +399,7 @@ def _archive_one(hook: S3Hook, settings: Settings, row: dict[str, Any]) -> str |
         and the step fails after finishing the others).
     """
     try:
-        key = move_object(hook, row["bucket"], row["s3_key"], settings.archive_prefix + row["s3_key"])
+        key = move_object(hook, row["bucket"], row["s3_key"], paths.archive_key(settings, row["s3_key"]))
     except ObjectMissing:
         log.exception("Cannot archive s3://%s/%s", row["bucket"], row["s3_key"])
         return None

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import boto3
+import psycopg2
 import pytest
 
 from devstack.demo import eventbridge_event, load_lambda_handler, s3_notification
@@ -107,7 +108,8 @@ def test_keys_outside_landing_are_ignored(landing, handler, warehouse):
 def test_sqs_batch_of_s3_notifications(landing, handler, warehouse):
     notice = s3_notification(BUCKET, land(landing, "landing/weather/sqs.csv"))
     event = {"Records": [{"messageId": "1", "body": json.dumps(notice), "eventSource": "aws:sqs"}]}
-    assert handler.handler(event, None)["registered"] == 1
+    assert handler.handler(event, None) == {"batchItemFailures": []}  # a partial batch response
+    assert rows(warehouse)[0][:3] == ("landing/weather/sqs.csv", "seattle_weather", "NEW")
 
 
 def test_other_events_are_refused_clearly():
@@ -171,3 +173,155 @@ def test_reconcile_registers_missed_objects_and_reports_vanished(landing, lambda
     # A second reconcile finds nothing new.
     again = json.loads(_cli("--reconcile", env=lambda_env).stdout.split("\n}")[0] + "\n}")
     assert again["registered"] == []
+
+
+# --- issue 14 item 4: batches, SNS, other buckets, test events, LANDING_PREFIX, the warehouse down --
+
+
+def sqs(*bodies: str | dict) -> dict:
+    """An SQS event as Lambda receives it (AWS "Using Lambda with Amazon SQS")."""
+    return {
+        "Records": [
+            {
+                "messageId": f"m{i}",
+                "receiptHandle": f"r{i}",
+                "body": body if isinstance(body, str) else json.dumps(body),
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:landing-events",
+                "awsRegion": "us-east-1",
+            }
+            for i, body in enumerate(bodies)
+        ]
+    }
+
+
+def sns_envelope(message: dict) -> dict:
+    """An SNS notification as an SQS subscription without raw delivery receives it."""
+    return {
+        "Type": "Notification",
+        "MessageId": "22b80b92-fdea-4c2c-8f9d-bdfb0c7bf324",
+        "TopicArn": "arn:aws:sns:us-east-1:123456789012:landing",
+        "Subject": "Amazon S3 Notification",
+        "Message": json.dumps(message),
+        "Timestamp": "2026-12-02T14:00:00.000Z",
+    }
+
+
+TEST_EVENT = {
+    "Service": "Amazon S3",
+    "Event": "s3:TestEvent",
+    "Time": "2026-12-02T14:00:00.000Z",
+    "Bucket": BUCKET,
+    "RequestId": "5582815E1AEA5ADF",
+    "HostId": "8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE",
+}
+
+
+def test_one_poison_message_in_an_sqs_batch_fails_alone(landing, handler, warehouse):
+    good = s3_notification(BUCKET, land(landing, "landing/weather/good.csv"))
+    other = eventbridge_event(BUCKET, land(landing, "landing/tickit/venue/v.txt"))
+    answer = handler.handler(
+        sqs(good, "this is not json", {"Records": [{"eventName": "ObjectCreated:Put"}]}, other), None
+    )
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "m1"}, {"itemIdentifier": "m2"}]}
+    assert [r[:3] for r in rows(warehouse)] == [
+        ("landing/tickit/venue/v.txt", "tickit_venue", "NEW"),
+        ("landing/weather/good.csv", "seattle_weather", "NEW"),
+    ]
+
+
+def test_sns_wrapped_s3_events_are_registered(landing, handler, warehouse):
+    direct = s3_notification(BUCKET, land(landing, "landing/weather/sns.csv"))
+    sns_to_lambda = {"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0", "Sns": sns_envelope(direct)}]}
+    assert handler.handler(sns_to_lambda, None)["registered"] == 1
+    queued = s3_notification(BUCKET, land(landing, "landing/weather/sns-sqs.csv"))
+    assert handler.handler(sqs(sns_envelope(queued)), None) == {"batchItemFailures": []}
+    assert [r[0] for r in rows(warehouse)] == ["landing/weather/sns-sqs.csv", "landing/weather/sns.csv"]
+
+
+def test_events_of_another_bucket_are_ignored(landing, handler, warehouse, caplog):
+    event = s3_notification("someone-elses-bucket", land(landing, "landing/weather/elsewhere.csv"))
+    assert handler.handler(event, None)["files"] == []
+    assert rows(warehouse) == []
+    assert "bucket 'someone-elses-bucket' is not the landing bucket" in caplog.text
+
+
+def test_s3_test_events_are_skipped_not_failed(landing, handler, warehouse):
+    assert handler.handler(TEST_EVENT, None)["files"] == []
+    assert handler.handler(sqs(TEST_EVENT, sns_envelope(TEST_EVENT)), None) == {"batchItemFailures": []}
+    assert rows(warehouse) == []
+
+
+def test_the_templates_landing_prefix_is_read(landing, handler, warehouse, monkeypatch):
+    monkeypatch.setenv("LANDING_PREFIX", "landing/weather/")
+    event = sqs(
+        s3_notification(BUCKET, land(landing, "landing/weather/in.csv")),
+        s3_notification(BUCKET, land(landing, "landing/tickit/venue/out.txt")),
+    )
+    assert handler.handler(event, None) == {"batchItemFailures": []}
+    assert [r[0] for r in rows(warehouse)] == ["landing/weather/in.csv"]
+
+
+def test_a_batch_of_1000_records_registers_in_one_transaction(landing, handler, warehouse):
+    """10 SQS messages of 100 S3 records each (S3 sends one record a message; EventBridge and
+    replayed batches send more): one INSERT in one transaction. Every row inserted by one
+    transaction carries the same PostgreSQL ``xmin`` (the stand-in relays the query as it is)."""
+    notices = []
+    for m in range(10):
+        records = []
+        for r in range(100):
+            obj = {"Key": f"landing/weather/batch/{m:02d}-{r:03d}.csv", "Size": 10, "ETag": f"{m:02d}{r:030d}"}
+            records += s3_notification(BUCKET, {**obj, "LastModified": "2026-12-02T14:00:00.000Z"})["Records"]
+        notices.append({"Records": records})
+    # A duplicate delivery and a newer version of one key in the same batch.
+    notices.append(notices[0])
+    newer = {
+        "Key": "landing/weather/batch/00-000.csv",
+        "Size": 11,
+        "ETag": "f" * 32,
+        "LastModified": "2026-12-02T14:05:00Z",
+    }
+    notices.append(s3_notification(BUCKET, newer))
+    assert handler.handler(sqs(*notices), None) == {"batchItemFailures": []}
+    with warehouse.cursor() as cur:
+        cur.execute("SELECT count(*), count(DISTINCT xmin::text), count(DISTINCT file_id) FROM public.mng")
+        assert cur.fetchone() == (1001, 1, 1001)
+        cur.execute(
+            "SELECT etag, status, superseded_by IS NOT NULL FROM public.mng WHERE s3_key LIKE '%/00-000.csv' ORDER BY 1"
+        )
+        assert cur.fetchall() == [("0" * 32, "FILTERED_OUT", True), ("f" * 32, "NEW", False)]
+    warehouse.rollback()
+
+
+def test_the_warehouse_down_fails_the_records_so_they_are_retried(landing, handler, warehouse, lambda_env, monkeypatch):
+    """The connection is refused (nothing listens on the port): every SQS message of the batch is
+    reported failed (SQS delivers it again), a direct event raises (Lambda retries it); once the
+    warehouse is back, the next delivery or the reconcile registers the files."""
+    from devstack.services import free_port
+
+    event = sqs(s3_notification(BUCKET, land(landing, "landing/weather/down-1.csv")), TEST_EVENT)
+    direct = s3_notification(BUCKET, land(landing, "landing/weather/down-2.csv"))
+    monkeypatch.setenv("REDSHIFT_PORT", str(free_port("127.0.0.1")))
+    cold = load_lambda_handler()  # a new execution environment: no connection yet
+    assert cold.handler(event, None) == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    with pytest.raises(psycopg2.OperationalError):
+        cold.handler(direct, None)
+    assert rows(warehouse) == []
+
+    monkeypatch.setenv("REDSHIFT_PORT", lambda_env["REDSHIFT_PORT"])
+    assert cold.handler(event, None) == {"batchItemFailures": []}  # SQS's next delivery
+    done = _cli("--reconcile", env=lambda_env)  # and the reconcile for what the direct event lost
+    assert done.returncode == 0, done.stderr
+    assert [r[0] for r in rows(warehouse)] == ["landing/weather/down-1.csv", "landing/weather/down-2.csv"]
+
+
+def test_a_warm_lambda_drops_a_connection_the_warehouse_closed(landing, handler, warehouse):
+    assert handler.handler(s3_notification(BUCKET, land(landing, "landing/weather/w1.csv")), None)["registered"] == 1
+    with warehouse.cursor() as cur:  # the warehouse ends the Lambda's session (a restart, a failover)
+        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'register_file'")
+    warehouse.commit()
+    event = sqs(s3_notification(BUCKET, land(landing, "landing/weather/w2.csv")))
+    assert handler.handler(event, None) == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+    assert handler.handler(event, None) == {"batchItemFailures": []}  # the retry reconnects
+    assert len(rows(warehouse)) == 2

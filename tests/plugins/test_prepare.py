@@ -243,14 +243,54 @@ def test_json_records_key_missing_is_rejected(s3, bucket):
     ("data", "match"),
     [
         (b"[]", "records in the top-level array, found none"),
-        (b"[1, 2]", "expected JSON objects as records, found int"),
-        (b'[{"a": 1}, {"a": ', "expected valid JSON"),
+        (b'[{"a": 1}, null]', r"^record 2: expected a JSON object or array, found null null$"),
+        (b'[{"a": 1}, "x"]', r'^record 2: expected a JSON object or array, found string "x"$'),
+        (b'[{"a": 1}, {"a": ', "^record 2: invalid JSON: parse error: premature EOF$"),
         (b"  \n\t ", "empty file"),
         (b"", "empty file"),
     ],
 )
 def test_bad_json_is_rejected(s3, bucket, data, match):
     expect_rejected(s3, bucket, data, JSON, match)
+
+
+def test_newline_delimited_json_arrays_pass_through_unchanged(s3, bucket):
+    """One JSON array per line, loaded with a JSONPaths file (AWS, COPY examples, "Load from JSON
+    arrays using a JSONPaths file"): the first "[" is not one top-level array of records."""
+    data = (
+        b'[1,"Sports","MLB","Major League Baseball"]\n'
+        b'[2,"Sports","NHL","National Hockey League"]\n'
+        b'[3,"Sports","NFL","National Football League"]\n'
+        b'[4,"Sports","NBA","National Basketball Association"]\n'
+        b'[5,"Concerts","Classical","All symphony, concerto, and choir concerts"]\n'
+    )
+    prepared = run(s3, bucket, data, JSON, "landing/category_array_data.json")
+    assert prepared == PreparedFile(
+        f"s3://{bucket}/landing/category_array_data.json", False, None, (), "pass-through json arrays", None
+    )
+    assert not keys_under(s3, bucket, STAGING)
+    gz = run(s3, bucket, gzip.compress(b'[null,"x"]\n' + data), JSON, "landing/arrays.json.gz")
+    assert (gz.compression, gz.staged_keys, gz.detected) == ("gzip", (), "pass-through gzip json arrays")
+    bom = run(s3, bucket, b"\xef\xbb\xbf" + data, JSON, "landing/bom.json")  # a rewrite keeps the lines
+    assert bom.detected == "json arrays (utf-8 BOM stripped) -> gzip"
+    assert staged_bytes(s3, bucket, bom) == data
+
+
+def test_an_array_of_records_is_still_one_record_a_line(s3, bucket):
+    prepared = run(s3, bucket, b'[[1, "a"], [2, "b"]]', JSON)
+    assert staged_bytes(s3, bucket, prepared) == b'[1,"a"]\n[2,"b"]\n'
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'[{"a": "\\udc00"}]',  # a lone low surrogate: no character
+        b'[{"ok": 1}, {"a": "x\\udfff"}]',
+    ],
+)
+def test_a_bad_escape_inside_a_json_string_is_a_file_rejection(s3, bucket, data):
+    message = expect_rejected(s3, bucket, data, JSON, r"^record \d: invalid JSON string: an escape sequence")
+    assert "UnicodeDecodeError" not in message and "surrogate pair" in message
 
 
 def test_json_numbers_and_non_ascii_survive(s3, bucket):
@@ -394,7 +434,9 @@ def test_ragged_rows_are_left_to_copy(s3, bucket):
 
 
 def test_nul_byte_is_rejected(s3, bucket):
-    expect_rejected(s3, bucket, CSVKIT / "null_byte.csv", CSV1, r"NUL \(0x00\) character on line 2")
+    expect_rejected(
+        s3, bucket, CSVKIT / "null_byte.csv", CSV1, r"^line 2, column 1: a NUL \(0x00\) character; COPY ends"
+    )
 
 
 def test_cr_only_newlines_are_normalised_to_lf(s3, bucket):
@@ -445,11 +487,28 @@ def test_declared_legacy_encoding_is_reencoded(s3, bucket, encoding):
 
 
 def test_invalid_utf8_fails_naming_offset_line_and_byte(s3, bucket):
-    message = expect_rejected(s3, bucket, CSVKIT / "test_latin1.csv", CSV1, "invalid byte")
+    message = expect_rejected(s3, bucket, CSVKIT / "test_latin1.csv", CSV1, "are not valid utf-8")
     assert message == (
-        "expected utf-8 text, found invalid byte(s) a9 at byte offset 16 (line 3); "
-        "declare the file's encoding or set invalid_chars='replace'"
+        "line 3, column 5 (byte offset 16): byte(s) a9 are not valid utf-8 text; declare the file's encoding "
+        "(prepare.encoding: latin-1, cp1252, utf-16, or auto to detect it per file) or set "
+        "prepare.invalid_chars: replace"
     )
+
+
+def test_encoding_auto_reads_a_feed_that_mixes_utf8_latin1_and_cp1252(s3, bucket):
+    spec = PrepareSpec("csv", header_lines=1, encoding="auto")
+    utf8 = run(s3, bucket, CSVKIT / "test_utf8.csv", spec)
+    assert (utf8.staged_keys, utf8.detected) == ((), "pass-through csv")
+    latin1 = run(s3, bucket, "id,dish\n1,Café crème brûlée\n2,naïve\n".encode("latin-1"), spec, "landing/l.csv")
+    assert latin1.detected == "csv (cp1252 (detected) -> utf-8) -> gzip"  # cp1252 is a superset here
+    assert staged_bytes(s3, bucket, latin1).decode("utf-8") == "id,dish\n1,Café crème brûlée\n2,naïve\n"
+    cp1252 = "id,note\n1,\u201cquoted\u201d costs \u20ac5\n2,it\u2019s\n"  # curly quotes, euro sign
+    staged = run(s3, bucket, cp1252.encode("cp1252"), spec, "landing/w.csv")
+    assert staged.detected == "csv (cp1252 (detected) -> utf-8) -> gzip"
+    assert staged_bytes(s3, bucket, staged).decode("utf-8") == cp1252
+    c1 = run(s3, bucket, b"id,x\n1,a\x81b\xe9\n", spec, "landing/c1.csv")  # 0x81: no cp1252 character
+    assert c1.detected == "csv (latin-1 (detected) -> utf-8) -> gzip"
+    assert staged_bytes(s3, bucket, c1) == "id,x\n1,a\x81bé\n".encode()
 
 
 def test_invalid_utf8_replaced_with_question_marks_like_acceptinvchars(s3, bucket):

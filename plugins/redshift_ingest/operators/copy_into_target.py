@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.sdk import BaseOperator
 
-from redshift_ingest import register, tasks
+from redshift_ingest import paths, register, tasks
 from redshift_ingest.batch_load import BatchFile, BatchLoader, FileFailure, LoadError
 from redshift_ingest.config import FileType, Settings, default_settings
 from redshift_ingest.errors import FileDataError, LoadConfigError, RunHadFailures
@@ -137,9 +137,7 @@ class CopyIntoTargetOperator(BaseOperator):
                 iam_role_arn=hook.iam_role_arn,
                 run_id=run_id,
                 manifest_prefix=tasks.manifest_prefix(settings, self.file_type, run_id),
-                error_report_key=lambda f, failed: (
-                    (settings.quarantine_prefix if failed else settings.archive_prefix) + f.key + ".load_errors.csv"
-                ),
+                error_report_key=lambda f, failed: paths.error_report_key(settings, f.key, quarantined=failed),
             )
             with _LeaseKeeper(settings, run_id, [f.file_id for f in files]):
                 outcome = loader.load(files) if files else None

@@ -6,11 +6,12 @@ nothing is never copied), then — only if a rewrite turned out to be needed —
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from .csv_header import copy_csv
-from .json_records import write_ndjson
+from .json_records import arrays_are_rows, write_ndjson
 from .model import FileRejected, PrepareSpec
 from .staging import GzipStage
 from .text import NeedsStaging, TextStream, Utf8Reader, first_nonspace
@@ -38,6 +39,17 @@ def _expected(spec: PrepareSpec) -> str:
     return "CSV"
 
 
+def _json_kind(first: str, chunks: Iterator[str], spec: PrepareSpec) -> tuple[str, Iterator[str]]:
+    """What JSON text starting with ``first`` holds, and the same text: ``"json objects"`` and
+    ``"json arrays"`` (one per line) load as they are; the others are rewritten to one record a line."""
+    if first == "{":
+        if spec.json_records_key:
+            return f'json {{"{spec.json_records_key}": [...]}} -> ndjson', chunks
+        return "json objects", chunks
+    rows, chunks = arrays_are_rows(chunks)
+    return ("json arrays" if rows else "json array -> ndjson"), chunks
+
+
 def process(raw: BinaryIO, spec: PrepareSpec, out: GzipStage | None) -> Content:
     """Validate ``raw`` against ``spec``; with ``out``, also write the COPY-ready UTF-8 bytes to it.
 
@@ -56,17 +68,16 @@ def process(raw: BinaryIO, spec: PrepareSpec, out: GzipStage | None) -> Content:
             raise FileRejected(f"expected {_expected(spec)}, found JSON (first character {first!r})")
         header = copy_csv(chunks, spec, (lambda s: out.write(s.encode("utf-8"))) if out else None)
         kind = "csv"
-    elif first == "[" or (first == "{" and spec.json_records_key):
-        if out is None:
-            raise NeedsStaging("json array -> ndjson")
-        prefix = "item" if first == "[" else f"{spec.json_records_key}.item"
-        write_ndjson(Utf8Reader(chunks), prefix, out.write)
-        kind = "json array -> ndjson" if first == "[" else f'json {{"{spec.json_records_key}": [...]}} -> ndjson'
-    elif first == "{":
-        for chunk in chunks:  # a stream of objects loads as is; only the encoding is checked
-            if out is not None:
-                out.write(chunk.encode("utf-8"))
-        kind = "json objects"
+    elif first in "[{":
+        kind, chunks = _json_kind(first, chunks, spec)
+        if kind.endswith("-> ndjson"):
+            if out is None:
+                raise NeedsStaging(kind)
+            write_ndjson(Utf8Reader(chunks), "item" if first == "[" else f"{spec.json_records_key}.item", out.write)
+        else:  # objects, or one array per line (COPY reads those with a JSONPaths file): as they are
+            for chunk in chunks:
+                if out is not None:
+                    out.write(chunk.encode("utf-8"))
     else:
         raise FileRejected(f"expected {_expected(spec)}, found text (first character {first!r})")
     return Content(kind=kind, changes=tuple(text.changes), header=header)

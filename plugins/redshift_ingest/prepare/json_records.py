@@ -8,13 +8,31 @@ one at a time, so memory stays at one record plus the parser's buffer.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 import ijson
 
 from .model import FileRejected
+from .text import Utf8Reader
+
+#: JSON's own names for the values ``ijson`` yields (RFC 8259 section 3), for error messages.
+_JSON_TYPES: dict[type, str] = {
+    dict: "object",
+    list: "array",
+    str: "string",
+    bool: "boolean",
+    int: "number",
+    float: "number",
+}
+
+
+def json_type(value: object) -> str:
+    """The JSON name of a parsed value's type: ``null``, ``boolean``, ``number``, ``string``, ``array``, ``object``."""
+    return "null" if value is None else _JSON_TYPES.get(type(value), type(value).__name__)
 
 
 def _line(record: object) -> bytes:
@@ -33,25 +51,63 @@ def write_ndjson(utf8: BinaryIO, prefix: str, write: Callable[[bytes], None]) ->
         the array under key ``Records`` of a top-level object.
     :param write: called with each line (UTF-8 bytes ending in ``\\n``).
     :returns: the number of records written (>= 1).
-    :raises FileRejected: invalid JSON, an item that is not an object or array, or no records.
-        Non-integer numbers are written as floats (``use_float=True``; shortest round-trip repr).
+    :raises FileRejected: invalid JSON (a bad escape in a string too), an item that is not an object
+        or array, or no records; the message starts with the record's number. Non-integer numbers
+        are written as floats (``use_float=True``; shortest round-trip repr).
     """
     count = 0
     try:
         for record in ijson.items(utf8, prefix, use_float=True):
             if not isinstance(record, dict | list):
                 raise FileRejected(
-                    f"expected JSON objects as records, found {type(record).__name__} {record!r:.40} "
-                    f"as record {count + 1}"
+                    f"record {count + 1}: expected a JSON object or array, found {json_type(record)} "
+                    f"{json.dumps(record, ensure_ascii=False)[:40]}"
                 )
             write(_line(record))
             count += 1
     except ijson.JSONError as exc:
         detail = exc.args[0] if exc.args else exc
         detail = detail.decode("utf-8", "replace") if isinstance(detail, bytes) else str(detail)
-        detail = " ".join(detail.split())[:200]
-        raise FileRejected(f"expected valid JSON, found a parse error after {count} record(s): {exc}") from exc
+        detail = detail.split("\n", 1)[0].strip()[:200]
+        raise FileRejected(f"record {count + 1}: invalid JSON: {detail}") from None
+    except UnicodeDecodeError as exc:  # an escape that is no character, e.g. a lone surrogate "\udc00"
+        raise FileRejected(
+            f"record {count + 1}: invalid JSON string: an escape sequence that is no Unicode character "
+            f"({exc.reason}; a \\uD800-\\uDFFF escape must be half of a surrogate pair)"
+        ) from None
+    except RecursionError:
+        raise FileRejected(f"record {count + 1}: JSON nested too deeply to load") from None
     if count == 0:
         where = "the top-level array" if prefix == "item" else f"key {prefix.removesuffix('.item')!r}"
         raise FileRejected(f"expected records in {where}, found none")
     return count
+
+
+_SCALAR_EVENTS = frozenset({"null", "boolean", "integer", "double", "number", "string"})
+
+
+def arrays_are_rows(chunks: Iterator[str]) -> tuple[bool, Iterator[str]]:
+    """Whether text starting with ``[`` is newline-delimited JSON arrays (one row per array, loaded
+    with a JSONPaths file: AWS COPY examples, "Load from JSON arrays using a JSONPaths file"), not
+    one top-level array of records.
+
+    Decided by the first item of the first array: a scalar (``[1,"Sports",...]``) means the array is
+    a row; an object or array means it is an array of records. Only the text up to that item is read.
+
+    :param chunks: the decoded text, its first non-space character ``[``.
+    :returns: ``(rows?, the same text as an iterator)``; invalid JSON answers False (the records
+        path reports it).
+    """
+    seen: list[str] = []
+
+    def pulled() -> Iterator[str]:
+        for chunk in chunks:
+            seen.append(chunk)
+            yield chunk
+
+    rows = False
+    with contextlib.suppress(ijson.JSONError, UnicodeDecodeError, StopIteration):
+        events = ijson.parse(Utf8Reader(pulled()), multiple_values=True)
+        next(events)  # the opening "["
+        rows = next(events)[1] in _SCALAR_EVENTS
+    return rows, itertools.chain(seen, chunks)

@@ -29,7 +29,9 @@ class PrepareSpec:
     :param expected_columns: CSV header check (case-insensitive, whitespace/BOM/quotes stripped);
         ``None`` = no check. Needs ``header_lines >= 1``.
     :param encoding: declared source encoding, any Python codec name (``utf-8``, ``latin-1``,
-        ``cp1252``, ``utf-16`` ...). A UTF-8 or UTF-16 byte order mark overrides it.
+        ``cp1252``, ``utf-16`` ...), or ``"auto"``: UTF-8 when the bytes are UTF-8, else detected per
+        file among cp1252 and latin-1 (see :func:`.text.detect_legacy_encoding`). A UTF-8 or UTF-16
+        byte order mark overrides it.
     :param invalid_chars: bytes that do not decode: ``"replace"`` each byte with ``?`` (what COPY's
         ``ACCEPTINVCHARS`` does) or ``"fail"`` the file.
     :param json_records_key: e.g. ``"Records"`` to unwrap ``{"Records": [...]}`` (CloudTrail).
@@ -64,7 +66,8 @@ class PrepareSpec:
         if self.zip_members not in ("single", "manifest"):
             raise ValueError(f"zip_members must be 'single' or 'manifest', not {self.zip_members!r}")
         try:
-            codecs.lookup(self.encoding)
+            if self.encoding != "auto":
+                codecs.lookup(self.encoding)
         except LookupError:
             raise ValueError(f"unknown encoding {self.encoding!r}") from None
 

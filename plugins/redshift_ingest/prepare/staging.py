@@ -14,6 +14,8 @@ import tempfile
 from collections.abc import Iterable
 from typing import Any
 
+from redshift_ingest.paths import STAGED_NAME_BYTES, shorten, staged_key_root
+
 from .model import PreparedFile
 
 _COMPRESSION_SUFFIXES = (".gz", ".gzip", ".bz2", ".zst", ".zstd")
@@ -25,19 +27,22 @@ def s3_url(bucket: str, key: str) -> str:
 
 
 def staging_root(staging_prefix: str, key: str) -> str:
-    """``<staging_prefix>/<original key>/``: everything staged for one landed object lives here."""
-    prefix = staging_prefix if not staging_prefix or staging_prefix.endswith("/") else staging_prefix + "/"
-    return f"{prefix}{key.lstrip('/')}/"
+    """``<staging_prefix>/<original key>/``: everything staged for one landed object lives here.
+
+    Shortened (:func:`redshift_ingest.paths.staged_key_root`) when the key is too long for it.
+    """
+    return staged_key_root(staging_prefix, key)
 
 
 def staged_name(name: str) -> str:
-    """Object name for staged content: compression suffix dropped, unsafe path parts removed, ``.gz``."""
+    """Object name for staged content: compression suffix dropped, unsafe path parts removed, ``.gz``;
+    at most 128 bytes (a longer name is shortened, see :func:`redshift_ingest.paths.shorten`)."""
     for suffix in _COMPRESSION_SUFFIXES:
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
             break
     name = posixpath.normpath("/" + name).lstrip("/")  # "a/../b.csv" -> "b.csv"; never above the root
-    return (name or "data") + ".gz"
+    return shorten(name or "data", STAGED_NAME_BYTES - len(".gz")) + ".gz"
 
 
 def object_name(key: str) -> str:

@@ -18,6 +18,8 @@ import threading
 from collections.abc import Iterator
 from typing import BinaryIO
 
+import charset_normalizer
+
 from .model import FileRejected, PrepareSpec
 from .sniff import read_head
 
@@ -49,6 +51,32 @@ def _acceptinvchars(exc: UnicodeError) -> tuple[str, int]:
 codecs.register_error(_ERRORS, _acceptinvchars)
 
 
+AUTO = "auto"
+#: What ``encoding: auto`` chooses among when a file is not UTF-8: the legacy encodings feeds mix
+#: with UTF-8. Unrestricted detection guesses wrong on short samples (cp1250 for French text).
+AUTO_CANDIDATES = ("cp1252", "latin_1")
+DETECT_BYTES = 64 * 1024
+
+
+def detect_legacy_encoding(sample: bytes) -> str:
+    """The encoding of non-UTF-8 text: ``charset-normalizer``'s best match among cp1252 and latin-1
+    for ``sample`` (the bytes from the first non-UTF-8 byte, up to 64 KiB are read); when it cannot
+    tell (a few bytes only), cp1252 if it decodes them (WHATWG reads latin-1 labels as windows-1252),
+    else latin-1, which decodes any byte.
+
+    :returns: a Python codec name, ``"cp1252"`` or ``"latin-1"``.
+    """
+    sample = sample[:DETECT_BYTES]
+    best = charset_normalizer.from_bytes(sample, cp_isolation=list(AUTO_CANDIDATES)).best()
+    if best is not None:
+        return "latin-1" if best.encoding == "latin_1" else best.encoding
+    try:
+        sample.decode("cp1252")
+    except UnicodeDecodeError:
+        return "latin-1"
+    return "cp1252"
+
+
 class NeedsStaging(Exception):
     """Raised while only validating: the content must be rewritten, so the caller restarts staging."""
 
@@ -67,9 +95,11 @@ class TextStream:
         self._staging = staging
         self._normalise_cr = spec.file_format == "csv"
         self.changes: list[str] = []
-        self.encoding = codecs.lookup(spec.encoding).name
+        self._auto = spec.encoding == AUTO
+        self.encoding = "utf-8" if self._auto else codecs.lookup(spec.encoding).name
         self.replaced_bytes = 0
         self._lines = 0  # newlines seen so far, for error messages
+        self._column = 0  # characters after the last newline so far, for error messages
         self._newline: str | None = None  # "lf" or "cr" once the first line end is seen
         self._carry_cr = False
 
@@ -93,6 +123,8 @@ class TextStream:
         else:
             if self.encoding not in _UTF8_COMPATIBLE:
                 self._change(f"{self._spec.encoding} -> utf-8")
+        if self.encoding != "utf-8":
+            self._auto = False  # a byte order mark decided
         replace = self._spec.invalid_chars == "replace"
         errors = _ERRORS if replace and self._staging else "strict"
         decoder = codecs.getincrementaldecoder(self.encoding)(errors=errors)
@@ -106,9 +138,17 @@ class TextStream:
             try:
                 text = decoder.decode(data, final)
             except UnicodeDecodeError as exc:
-                if replace:
-                    self._change("invalid bytes -> '?'")
-                raise self._invalid(exc, offset - len(pending)) from None
+                if self._auto:  # not UTF-8 after all: the rest is decoded as detected from here
+                    self._auto = False
+                    detected = detect_legacy_encoding(exc.object[exc.start :])
+                    self.encoding = codecs.lookup(detected).name
+                    self._change(f"{detected} (detected) -> utf-8")
+                    decoder = codecs.getincrementaldecoder(self.encoding)(errors=errors)
+                    text = exc.object[: exc.start].decode("utf-8") + decoder.decode(exc.object[exc.start :], final)
+                else:
+                    if replace:
+                        self._change("invalid bytes -> '?'")
+                    raise self._invalid(exc, offset - len(pending)) from None
             if _replaced.count:
                 self.replaced_bytes += _replaced.count
                 self._change("invalid bytes -> '?'")
@@ -120,14 +160,21 @@ class TextStream:
             if final:
                 return
 
+    def _where(self, before: str) -> str:
+        """``line N, column C`` of the character after ``before`` (text not yet counted)."""
+        newline = before.rfind("\n")
+        column = len(before) - newline if newline >= 0 else self._column + len(before) + 1
+        return f"line {self._lines + before.count(chr(10)) + 1}, column {column}"
+
     def _invalid(self, exc: UnicodeDecodeError, base: int) -> FileRejected:
         bad = exc.object[exc.start : exc.end]
         where = f"byte offset {base + exc.start}"
         if self.encoding in _ASCII_NEWLINES:
-            where += f" (line {self._lines + exc.object[: exc.start].count(b'\n') + 1})"
+            where = f"{self._where(exc.object[: exc.start].decode(self.encoding, 'replace'))} ({where})"
         return FileRejected(
-            f"expected {self._spec.encoding} text, found invalid byte(s) {bad.hex(' ')} at {where}; "
-            f"declare the file's encoding or set invalid_chars='replace'"
+            f"{where}: byte(s) {bad.hex(' ')} are not valid {self.encoding} text; declare the file's "
+            "encoding (prepare.encoding: latin-1, cp1252, utf-16, or auto to detect it per file) or set "
+            "prepare.invalid_chars: replace"
         )
 
     def _normalise(self, text: str, final: bool) -> str:
@@ -138,10 +185,9 @@ class TextStream:
             text = text[:-1]
             self._carry_cr = True
         if "\x00" in text:
-            line = self._lines + text.count("\n", 0, text.index("\x00")) + 1
             raise FileRejected(
-                f"expected text without NUL, found a NUL (0x00) character on line {line}: COPY ends a "
-                "record at NUL unless NULL AS '\\0' is set (AWS, Preparing your input data)"
+                f"{self._where(text[: text.index(chr(0))])}: a NUL (0x00) character; COPY ends a record at "
+                "NUL unless NULL AS '\\0' is set (AWS, Preparing your input data)"
             )
         if self._normalise_cr and self._newline is None:
             match = _NEWLINE.search(text)
@@ -154,6 +200,8 @@ class TextStream:
         if self._newline == "cr":
             text = text.replace("\r\n", "\n").replace("\r", "\n")
         self._lines += text.count("\n")
+        newline = text.rfind("\n")
+        self._column = len(text) - newline - 1 if newline >= 0 else self._column + len(text)
         return text
 
 
