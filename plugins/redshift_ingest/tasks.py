@@ -423,9 +423,33 @@ def _clear_manifests(hook: S3Hook, settings: Settings, file_type: FileType, run_
 def send_run_alert(
     file_type: FileType, settings: Settings, context: dict[str, Any], rows: list[dict[str, Any]]
 ) -> None:
-    """One alert for the run, naming every file that failed, changed or had rejected rows."""
+    """One alert for the run, naming every file that failed, changed or had rejected rows (a run of
+    one file gets that file's full alert)."""
+    if len(rows) == 1:
+        send_alert(_alert(file_type, rows[0], context), file_type, settings, context)
+        return
+    lines = []
     for row in rows:
-        send_alert(_alert(file_type, row, context), file_type, settings, context)
+        where = row.get("quarantine_key") or row.get("archive_key") or row["s3_key"]
+        lines.append(
+            FileLine(
+                key=row["s3_key"],
+                status=row["status"],
+                rows_loaded=row.get("rows_loaded"),
+                rows_rejected=row.get("rows_rejected"),
+                first_error=row.get("first_error") or row.get("error_message"),
+                location=f"s3://{row['bucket']}/{where}",
+            )
+        )
+    alert = BatchAlert(
+        file_type=file_type.name,
+        dag_id=context["dag"].dag_id,
+        run_id=context["run_id"],
+        files=tuple(lines),
+        bucket=rows[0]["bucket"],
+        run_url=getattr(context.get("ti"), "log_url", None),
+    )
+    send_alert(alert, file_type, settings, context)
 
 
 def _alert(file_type: FileType, row: dict[str, Any], context: dict[str, Any], error: str | None = None) -> FileAlert:
