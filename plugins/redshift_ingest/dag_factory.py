@@ -1,6 +1,6 @@
 """One factory, one DAG per file type: ``ingest_<name>``.
 
-``wait_for_new_file`` (SqlSensor on the register, reschedule mode, skipped when nothing comes) ->
+``wait_for_new_file`` (the register sensor, deferred to the triggerer; skipped after its timeout) ->
 ``claim_file`` -> ``prepare_file`` -> ``ensure_target_table`` -> ``copy_into_target`` ->
 ``archive_file`` -> ``mark_done``. A failure callback on every task marks the claimed file FAILED,
 keeps it (moving it to quarantine when the file itself is bad) and alerts the file type's channels.
@@ -19,8 +19,7 @@ from airflow.sdk import DAG, Param, task
 from redshift_ingest import tasks
 from redshift_ingest.config import FileType, Settings
 from redshift_ingest.operators.copy_into_target import CopyIntoTargetOperator
-from redshift_ingest.sensors.register_sensor import RegisterSensor
-from redshift_ingest.sql import render_register
+from redshift_ingest.sensors import build_wait_sensor
 
 START_DATE = datetime(2026, 1, 1)  # fixed: never now(); catchup is off
 
@@ -94,17 +93,7 @@ def build_dag(file_type: FileType, settings: Settings) -> DAG:
         },
         render_template_as_native_obj=False,
     ) as dag:
-        wait_for_new_file = RegisterSensor(
-            task_id="wait_for_new_file",
-            conn_id=settings.warehouse_conn_id,
-            sql=render_register("count_new_files.sql", settings),
-            parameters={"file_type": file_type.name, "file_id": "{{ params.file_id or '' }}"},
-            mode="reschedule",
-            poke_interval=file_type.sensor.poke_interval_seconds,
-            timeout=file_type.sensor.timeout_seconds,
-            soft_fail=True,
-            retries=0,
-        )
+        wait_for_new_file = build_wait_sensor(file_type, settings)
 
         @task(task_id="claim_file")
         def claim_file(**context: Any) -> dict[str, Any]:
