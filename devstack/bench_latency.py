@@ -304,6 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["REDSHIFT_INGEST_INCLUDE_DIR"] = str(include)
     log_path = workdir / "airflow_local.log"
     log_path.unlink(missing_ok=True)
+    shutil.rmtree(workdir / "airflow", ignore_errors=True)  # no stale stack.json from an earlier run
     proc = start_airflow(workdir / "airflow", include, args.port, log_path)
     try:
         state = wait_for_stack(proc, workdir / "airflow", log_path)
