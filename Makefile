@@ -13,7 +13,7 @@ export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 # `make chaos`) must not re-permission or prune each other's directories.
 PYTEST := $(BIN)/python -m pytest --basetemp="$$(mktemp -d $${TMPDIR:-/tmp}/redshift-ingest-pytest-XXXXXX)"
 
-.PHONY: help venv test lint demo clean chaos bench bench-backlog airflow browser test-ui bundle verify-bundle lambda-package compose-config up down tools
+.PHONY: help venv test lint demo clean chaos bench bench-backlog bench-parse bench-latency airflow browser test-ui bundle verify-bundle lambda-package compose-config up down tools
 
 help:
 	@echo "make venv   - create .venv with Airflow 3.3.1 and the pinned providers (no GitHub needed)"
@@ -23,6 +23,8 @@ help:
 	@echo "make chaos  - the full fault-injection suite (make test runs its short form)"
 	@echo "make bench  - memory and speed measurements"
 	@echo "make bench-backlog - 1,000-file backlog under the real local Airflow: batched vs one file per run"
+	@echo "make bench-parse   - DAG folder parse time with 10, 200 and 1000 file types"
+	@echo "make bench-latency - upload -> DONE and idle worker slots, new vs old wait, on the real local Airflow"
 	@echo "make airflow - the real Airflow UI on localhost:8080 over the embedded stack (no Docker)"
 	@echo "make test-ui - the browser test of reruns from the Airflow UI (headless Chromium)"
 	@echo "make bundle / verify-bundle / lambda-package - what is deployed, and its checks"
@@ -56,6 +58,14 @@ bench: venv
 # file per run; prints files per minute, COPY transactions and whether per-file counts agree.
 bench-backlog: venv
 	$(BIN)/python -m devstack.bench_backlog $(BENCH_ARGS)
+
+# DAG folder parse time as the dag-processor pays it (one fresh process per file), 10 / 200 / 1000 file types.
+bench-parse: venv
+	$(BIN)/python -m devstack.bench_parse $(BENCH_ARGS)
+
+# Minutes: starts devstack.airflow_local with the shipped file types in the new and the old wait mode.
+bench-latency: venv
+	$(BIN)/python -m devstack.bench_latency $(BENCH_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

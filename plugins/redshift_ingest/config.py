@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
@@ -29,6 +31,12 @@ NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 # A closed vocabulary keeps tags useful for filtering in the UI (checked by a DAG-policy test).
 KNOWN_TAGS = frozenset({"ingest", "tickit", "csv", "json", "gzip", "zip", "weather", "events", "finance"})
 IAM_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+# Seconds between two register checks when a file type does not say (see Sensor).
+DEFAULT_POLL_SECONDS = {"deferrable": 5, "reschedule": 60}
+
+
+# libyaml's loader when PyYAML has it (about ten times faster than the pure-Python one), same safe subset.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class ConfigError(ValueError):
@@ -187,8 +195,35 @@ class Alerts(_Model):
 
 
 class Sensor(_Model):
-    poke_interval_seconds: int = Field(60, ge=5, le=3600)
-    timeout_seconds: int = Field(3600, ge=10, le=7 * 24 * 3600)
+    """How a run waits for a NEW file of its type in the register (see :mod:`redshift_ingest.sensors`).
+
+    ``deferrable`` (the default): the wait runs in the triggerer, which asks the register every
+    ``poke_interval_seconds`` (default 5) with one query per triggerer for all waiting file types;
+    no worker slot is held while nothing comes. ``reschedule``: for environments without a
+    triggerer, the ``SqlSensor`` pokes from a worker every ``poke_interval_seconds`` (default 60),
+    taking a worker slot and a scheduler round trip per poke. After ``timeout_seconds`` of waiting
+    the run ends skipped and the next one (``@continuous``) waits again.
+    """
+
+    mode: Literal["deferrable", "reschedule"] = "deferrable"
+    poke_interval_seconds: int | None = Field(None, ge=1, le=3600, description="seconds between register checks")
+    timeout_seconds: int = Field(24 * 3600, ge=10, le=7 * 24 * 3600)
+
+    @model_validator(mode="after")
+    def _interval(self) -> Sensor:
+        if self.mode == "reschedule" and self.poke_interval_seconds is not None and self.poke_interval_seconds < 5:
+            raise ValueError(
+                "poke_interval_seconds: reschedule mode takes a worker slot and a scheduler round trip per "
+                "poke; use at least 5 s, or mode deferrable for a fast wait"
+            )
+        return self
+
+    @property
+    def interval_seconds(self) -> int:
+        """Seconds between two register checks: the configured value, else 5 (deferrable) or 60 (reschedule)."""
+        if self.poke_interval_seconds is not None:
+            return self.poke_interval_seconds
+        return DEFAULT_POLL_SECONDS[self.mode]
 
 
 class Batch(_Model):
@@ -234,7 +269,10 @@ class FileType(_Model):
     selection: Literal["latest", "all"] = "all"
     batch: Batch = Batch()
     load_mode: Literal["append", "replace"] = "append"
-    schedule: str | None = "@hourly"
+    schedule: str | None = Field(
+        "@continuous",
+        description="'@continuous' (default): a new run waits for the next file as soon as the last one ends",
+    )
     sensor: Sensor = Sensor()
     retries: int = Field(3, ge=0, le=10)
     retry_delay_seconds: int = Field(30, ge=1, le=3600, description="first retry delay; doubles each retry")
@@ -314,7 +352,7 @@ class Settings(_Model):
 
 def _read_yaml(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
     except (OSError, yaml.YAMLError) as err:
         raise ConfigError(f"{path}: cannot read YAML: {err}") from err
     if not isinstance(data, dict):
@@ -359,38 +397,200 @@ def load_file_type(path: Path) -> FileType:
     return file_type
 
 
-def load_file_types(directory: Path | None = None) -> tuple[FileType, ...]:
-    """Every file type, in file-name order.
+@dataclass(frozen=True)
+class FileTypesReport:
+    """Every file-type config of a directory: the valid ones and, per refused file, why.
 
-    :raises ConfigError: any file is invalid, or two file types claim overlapping prefixes.
+    :param file_types: the valid file types, in file-name order.
+    :param errors: file path -> message (naming the file and the field) for each refused file.
+    """
+
+    file_types: tuple[FileType, ...]
+    errors: dict[Path, str]
+
+    def raise_errors(self) -> None:
+        """:raises ConfigError: with every refused file's message, when there is one."""
+        if self.errors:
+            raise ConfigError("\n".join(self.errors[path] for path in sorted(self.errors)))
+
+
+def check_file_types(directory: Path | None = None, settings: Settings | None = None) -> FileTypesReport:
+    """Validate every file-type YAML of ``directory``, each on its own, then across files.
+
+    A file is refused (and the others kept) when it does not validate (see :func:`load_file_type`),
+    when its ``source.prefix`` is not under ``settings.landing_prefix`` (the Lambda and the reconcile
+    DAG only look there), when it shares a table with another file type and either loads with
+    ``load_mode: replace``, or when some S3 key would match both it and another file type (prefix
+    and pattern together; both are refused, each message naming the other).
+    Cost: one read per file, then a dict lookup per '/' level of each prefix, so linear in the
+    number of file types (plus the pairs that really share a prefix level).
+
+    :param directory: default ``include/config/file_types``.
+    :param settings: default: ``settings.yaml`` beside ``directory`` (``<directory>/../settings.yaml``).
+    :raises ConfigError: ``settings.yaml`` itself is invalid.
     """
     directory = directory or paths.file_types_dir()
-    file_types = tuple(load_file_type(p) for p in sorted(directory.glob("*.yaml")))
-    seen: dict[str, Path] = {}
-    for ft in file_types:
-        if ft.name in seen:
-            raise ConfigError(f"{directory}/{ft.name}.yaml: name: duplicate file type {ft.name!r}")
-        seen[ft.name] = directory
-    for i, a in enumerate(file_types):
-        for b in file_types[i + 1 :]:
-            if a.target.table == b.target.table and "replace" in (a.load_mode, b.load_mode):
-                raise ConfigError(
-                    f"{directory}: file types {a.name!r} and {b.name!r} share table {a.target.table}, and "
-                    "load_mode replace would delete the other's rows: share a table in append mode only"
+    if settings is None:
+        settings = load_settings(directory.parent / "settings.yaml")
+    errors: dict[Path, list[str]] = {}
+    valid: dict[Path, FileType] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            file_type = load_file_type(path)
+        except ConfigError as err:
+            errors.setdefault(path, []).append(str(err))
+            continue
+        if not file_type.source.prefix.startswith(settings.landing_prefix):
+            errors.setdefault(path, []).append(
+                f"{path}: source.prefix: {file_type.source.prefix!r} is outside the landing prefix "
+                f"{settings.landing_prefix!r} (settings.yaml): the register never sees keys there"
+            )
+            continue
+        valid[path] = file_type
+    for path, message in _conflicts(valid):
+        errors.setdefault(path, []).append(f"{path}: {message}")
+    refused = set(errors)
+    return FileTypesReport(
+        file_types=tuple(ft for path, ft in valid.items() if path not in refused),
+        errors={path: "\n".join(messages) for path, messages in errors.items()},
+    )
+
+
+def _conflicts(valid: dict[Path, FileType]) -> Iterator[tuple[Path, str]]:
+    """Yield ``(path, message)`` for both sides of each conflicting pair of file types."""
+    by_table: dict[TableName, list[tuple[Path, FileType]]] = {}
+    by_prefix: dict[str, list[tuple[Path, FileType]]] = {}
+    for path, ft in valid.items():
+        by_table.setdefault(ft.target.table, []).append((path, ft))
+        by_prefix.setdefault(ft.source.prefix, []).append((path, ft))
+    for sharing in by_table.values():
+        if len(sharing) > 1 and any(ft.load_mode == "replace" for _, ft in sharing):
+            for path, ft in sharing:
+                others = [o.name for _, o in sharing if o is not ft]
+                yield (
+                    path,
+                    f"target.table: shares table {ft.target.table} with {', '.join(map(repr, others))}, and "
+                    "load_mode replace would delete the other's rows: share a table in append mode only",
                 )
-            overlap = a.source.prefix.startswith(b.source.prefix) or b.source.prefix.startswith(a.source.prefix)
-            if overlap and a.source.pattern == b.source.pattern:
-                raise ConfigError(
-                    f"{directory}: file types {a.name!r} and {b.name!r} both match prefix "
-                    f"{a.source.prefix!r} / {b.source.prefix!r} with pattern {a.source.pattern!r}"
-                )
-    return file_types
+    for path, ft in valid.items():
+        prefix = ft.source.prefix
+        # Prefixes end with '/', so a prefix of this one is a cut just after one of its slashes.
+        for cut in (i + 1 for i, char in enumerate(prefix) if char == "/"):
+            for other_path, other in by_prefix.get(prefix[:cut], ()):
+                if other is ft or (cut == len(prefix) and other.name > ft.name):
+                    continue  # same prefix: each pair once
+                if globs_intersect(other.source.pattern, _literal(prefix[cut:]) + ft.source.pattern):
+                    message = (
+                        f"source: keys can match both {ft.name!r} ({prefix!r}, pattern {ft.source.pattern!r}) "
+                        f"and {other.name!r} ({other.source.prefix!r}, pattern {other.source.pattern!r}): "
+                        "give them prefixes or patterns no key matches together"
+                    )
+                    yield path, message
+                    yield other_path, message
+
+
+def _literal(text: str) -> str:
+    """``text`` as an fnmatch pattern matching exactly itself."""
+    return "".join(f"[{char}]" if char in "*?[" else char for char in text)
+
+
+def _glob_tokens(pattern: str) -> list[tuple[str, str]]:
+    """fnmatch ``pattern`` as tokens: ``("*", "")``, ``("?", "")``, ``("lit", char)``, ``("set", "[...]")``."""
+    tokens: list[tuple[str, str]] = []
+    i = 0
+    while i < len(pattern):
+        char = pattern[i]
+        if char in "*?":
+            if not (char == "*" and tokens and tokens[-1][0] == "*"):
+                tokens.append((char, ""))
+            i += 1
+            continue
+        if char == "[":
+            j = i + 1
+            if j < len(pattern) and pattern[j] == "!":
+                j += 1
+            if j < len(pattern) and pattern[j] == "]":
+                j += 1
+            j = pattern.find("]", j)
+            if j != -1:  # fnmatch: a '[' without its ']' is a literal '['
+                tokens.append(("set", pattern[i : j + 1]))
+                i = j + 1
+                continue
+        tokens.append(("lit", char))
+        i += 1
+    return tokens
+
+
+_PRINTABLE = [chr(c) for c in range(32, 127)]
+
+
+def _chars_meet(a: tuple[str, str], b: tuple[str, str]) -> bool:
+    """Can one character match both one-character tokens?"""
+    if a[0] == "?" or b[0] == "?":
+        other = b if a[0] == "?" else a
+        return other[0] != "set" or any(fnmatch.fnmatchcase(c, other[1]) for c in _PRINTABLE + list(other[1]))
+    if a[0] == "lit":
+        return fnmatch.fnmatchcase(a[1], b[1]) if b[0] == "set" else a[1] == b[1]
+    if b[0] == "lit":
+        return fnmatch.fnmatchcase(b[1], a[1])
+    candidates = set(_PRINTABLE) | set(a[1]) | set(b[1])
+    return any(fnmatch.fnmatchcase(c, a[1]) and fnmatch.fnmatchcase(c, b[1]) for c in candidates)
+
+
+def globs_intersect(first: str, second: str) -> bool:
+    """True when some string matches both fnmatch patterns (``*`` spans '/', as in :meth:`Source.matches`).
+
+    A walk over pairs of positions (at most ``len(first) * len(second)`` of them). Character sets are
+    compared on printable ASCII plus the characters they name, so two sets meeting only on other
+    characters count as disjoint.
+    """
+    a, b = _glob_tokens(first), _glob_tokens(second)
+    seen: set[tuple[int, int]] = set()
+    todo = [(0, 0)]
+    while todo:
+        state = todo.pop()
+        if state in seen:
+            continue
+        seen.add(state)
+        i, j = state
+        if i == len(a) and j == len(b):
+            return True
+        a_star = i < len(a) and a[i][0] == "*"
+        b_star = j < len(b) and b[j][0] == "*"
+        if a_star:
+            todo.append((i + 1, j))  # the star matches nothing more
+            if j < len(b) and not b_star:
+                todo.append((i, j + 1))  # the star takes b's next character
+        if b_star:
+            todo.append((i, j + 1))
+            if i < len(a) and not a_star:
+                todo.append((i + 1, j))
+        if i < len(a) and j < len(b) and not a_star and not b_star and _chars_meet(a[i], b[j]):
+            todo.append((i + 1, j + 1))
+    return False
+
+
+def load_file_types(directory: Path | None = None, settings: Settings | None = None) -> tuple[FileType, ...]:
+    """Every file type, in file-name order, all of them valid (see :func:`check_file_types`).
+
+    :raises ConfigError: any file is refused; the message names each refused file and why.
+    """
+    report = check_file_types(directory, settings)
+    report.raise_errors()
+    return report.file_types
 
 
 @cache
+def default_report() -> FileTypesReport:
+    """The deployed file types, valid and refused (cached per process: DAG parsing reads the YAML once)."""
+    return check_file_types(settings=default_settings())
+
+
 def default_file_types() -> tuple[FileType, ...]:
-    """The deployed file types (cached per process: DAG parsing reads the YAML once)."""
-    return load_file_types()
+    """The deployed file types. :raises ConfigError: any deployed file is refused."""
+    report = default_report()
+    report.raise_errors()
+    return report.file_types
 
 
 @cache

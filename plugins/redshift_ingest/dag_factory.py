@@ -1,6 +1,6 @@
 """One factory, one DAG per file type: ``ingest_<name>``.
 
-``wait_for_new_file`` (SqlSensor on the register, skipped when nothing comes) -> ``claim_files``
+``wait_for_new_file`` (the register sensor, deferred to the triggerer; skipped after its timeout) -> ``claim_files``
 (a batch, the newest file, or the file the params name) -> ``prepare_files`` -> ``copy_into_target``
 (creates the table when missing, COPYs the batch in one transaction) -> ``finish_files`` (archive,
 DONE, one alert). Files at fault are set aside by the step that finds them; a failure callback on
@@ -20,8 +20,7 @@ from airflow.sdk import DAG, Param, task
 from redshift_ingest import tasks
 from redshift_ingest.config import FileType, Settings
 from redshift_ingest.operators.copy_into_target import CopyIntoTargetOperator
-from redshift_ingest.sensors.register_sensor import RegisterSensor
-from redshift_ingest.sql import render_register
+from redshift_ingest.sensors import build_wait_sensor
 
 START_DATE = datetime(2026, 1, 1)  # fixed: never now(); catchup is off
 
@@ -100,17 +99,7 @@ def build_dag(file_type: FileType, settings: Settings) -> DAG:
         },
         render_template_as_native_obj=False,
     ) as dag:
-        wait_for_new_file = RegisterSensor(
-            task_id="wait_for_new_file",
-            conn_id=settings.warehouse_conn_id,
-            sql=render_register("count_new_files.sql", settings),
-            parameters={"file_type": file_type.name, "file_id": "{{ params.file_id or '' }}"},
-            mode="reschedule",
-            poke_interval=file_type.sensor.poke_interval_seconds,
-            timeout=file_type.sensor.timeout_seconds,
-            soft_fail=True,
-            retries=0,
-        )
+        wait_for_new_file = build_wait_sensor(file_type, settings)
 
         @task(task_id="claim_files")
         def claim_files(**context: Any) -> list[dict[str, Any]]:

@@ -59,10 +59,13 @@ def test_dag_policy(dagbag, file_type):
     ]
     for task in dag.tasks:
         assert task.on_failure_callback, f"{task.task_id} has no failure callback"
-        if task.task_id != "wait_for_new_file":
-            assert task.retries == file_type.retries and task.retry_exponential_backoff
+        # The sensor too: a register it cannot read is retried, not a failed run.
+        assert task.retries == file_type.retries and task.retry_exponential_backoff
+    # The fast mode is the default and what the shipped configs use.
+    assert type(dag.timetable).__name__ == "ContinuousTimetable"
     sensor = dag.get_task("wait_for_new_file")
-    assert sensor.mode == "reschedule" and sensor.soft_fail is True
+    assert sensor.deferrable is True and sensor.soft_fail is True
+    assert sensor.poll_interval == 5
 
 
 def test_parsing_does_no_io(monkeypatch):

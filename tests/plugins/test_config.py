@@ -12,6 +12,8 @@ from redshift_ingest.config import (
     ConfigError,
     FileType,
     TableName,
+    check_file_types,
+    globs_intersect,
     load_file_type,
     load_file_types,
     load_settings,
@@ -127,8 +129,53 @@ def test_unreadable_yaml(include):
 
 def test_overlapping_file_types_are_refused(include):
     write(include, "weather_copy", {**GOOD, "name": "weather_copy"})
-    with pytest.raises(ConfigError, match="both match prefix"):
+    with pytest.raises(ConfigError, match="keys can match both") as err:
         load_file_types(include / "config/file_types")
+    assert "seattle_weather.yaml: source" in str(err.value) and "weather_copy.yaml: source" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("source", "refused"),
+    [
+        ({"prefix": "landing/weather/", "pattern": "*.json"}, False),  # same prefix, no common key
+        ({"prefix": "landing/weather/2026/", "pattern": "*.csv"}, True),  # landing/weather/2026/x.csv: both
+        ({"prefix": "landing/weather/raw/", "pattern": "*.txt"}, False),  # under it, but never *.csv
+        ({"prefix": "landing/", "pattern": "weather/*"}, True),  # a wider prefix whose pattern reaches in
+        ({"prefix": "landing/", "pattern": "*.txt"}, True),  # landing/tickit/date/x.txt is tickit_date's too
+        ({"prefix": "landing/", "pattern": "[a-c]*.parquet"}, False),
+    ],
+)
+def test_a_key_matching_two_file_types_is_refused(include, source, refused):
+    write(include, "weather_more", {**GOOD, "name": "weather_more", "source": source})
+    report = check_file_types(include / "config/file_types")
+    mine = include / "config/file_types/weather_more.yaml"
+    assert (mine in report.errors) is refused, report.errors
+    if refused:
+        assert "keys can match both" in report.errors[mine] and "'weather_more' ('" in report.errors[mine]
+    # Both sides of a conflict are refused (which one is new is unknown); the others keep loading.
+    assert bool(report.errors) is refused and len(report.errors) != 1
+    assert len(report.file_types) == len(load_file_types(INCLUDE / "config/file_types")) + 1 - len(report.errors)
+
+
+def test_a_prefix_outside_the_landing_prefix_is_refused(include):
+    path = write(include, "weather_elsewhere", {**GOOD, "name": "weather_elsewhere", "source": {"prefix": "inbox/w/"}})
+    report = check_file_types(include / "config/file_types")
+    assert list(report.errors) == [path]
+    assert "source.prefix: 'inbox/w/' is outside the landing prefix 'landing/'" in report.errors[path]
+    assert len(report.file_types) == len(load_file_types(INCLUDE / "config/file_types"))
+
+
+def test_a_broken_file_leaves_the_others_loaded(include):
+    broken = include / "config/file_types/broken.yaml"
+    broken.write_text("name: [unclosed\n")
+    invalid = write(include, "weather_bad", {**GOOD, "name": "weather_bad", "format": "parquet"})
+    report = check_file_types(include / "config/file_types")
+    assert sorted(report.errors) == [broken, invalid]
+    assert str(broken) in report.errors[broken] and "cannot read YAML" in report.errors[broken]
+    assert "format" in report.errors[invalid]
+    assert {ft.name for ft in report.file_types} == {ft.name for ft in load_file_types(INCLUDE / "config/file_types")}
+    with pytest.raises(ConfigError, match=r"broken\.yaml"):
+        report.raise_errors()
 
 
 def test_a_shared_table_is_append_only(include):
@@ -138,8 +185,38 @@ def test_a_shared_table_is_append_only(include):
     assert {ft.name for ft in load_file_types(include / "config/file_types")} >= {"seattle_weather", "weather_b"}
     replacing = {**shared, "target": {**GOOD["target"], "on_new_version": "keep"}, "load_mode": "replace"}
     write(include, "weather_b", {**replacing, "name": "weather_b"})
-    with pytest.raises(ConfigError, match=r"'seattle_weather' and 'weather_b' share table weather\.daily_observations"):
+    with pytest.raises(ConfigError, match=r"shares table weather\.daily_observations with 'weather_b'"):
         load_file_types(include / "config/file_types")
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "meet"),
+    [
+        ("*", "*.csv", True),
+        ("*.csv", "*.json", False),
+        ("*.csv.gz", "*.csv", False),
+        ("*.csv*", "*.csv", True),
+        ("x/*.csv", "*.json", False),
+        ("[ab]*", "[bc]*", True),
+        ("[a]*", "[!a]*", False),
+        ("?", "", False),
+        ("a?c", "*b*", True),
+        ("[*]x", "*x", True),  # '[*]' is a literal star
+    ],
+)
+def test_glob_intersection(first, second, meet):
+    assert globs_intersect(first, second) is meet
+    assert globs_intersect(second, first) is meet
+
+
+def test_sensor_defaults_are_the_fast_mode():
+    sensor = FileType.model_validate(GOOD).sensor
+    assert (sensor.mode, sensor.interval_seconds) == ("deferrable", 5)
+    assert FileType.model_validate(GOOD).schedule == "@continuous"
+    slow = FileType.model_validate({**GOOD, "sensor": {"mode": "reschedule"}}).sensor
+    assert slow.interval_seconds == 60
+    with pytest.raises(ValueError, match="reschedule mode takes a worker slot"):
+        FileType.model_validate({**GOOD, "sensor": {"mode": "reschedule", "poke_interval_seconds": 2}})
 
 
 def test_settings_errors_name_the_field(tmp_path):

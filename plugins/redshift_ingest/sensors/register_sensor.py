@@ -1,20 +1,128 @@
-"""RegisterSensor: wait for a NEW file of one file type in the register."""
+"""RegisterSensor: wait for a NEW file of one file type in the register, deferred to the triggerer."""
 
 from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
 
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 from airflow.providers.common.sql.sensors.sql import SqlSensor
 
+from redshift_ingest.config import FileType, Settings
 from redshift_ingest.hooks.warehouse import WarehouseHook
+from redshift_ingest.sql import render_register
+
+UNDEFINED_TABLE = "42P01"  # SQLSTATE undefined_table (PostgreSQL and Redshift)
+
+
+class RegisterUnavailable(RuntimeError):
+    """The register could not be read while waiting. Not an ``AirflowException``: the task is
+    retried (its ``retries``), never skipped by ``soft_fail``, which is for "no file came"."""
 
 
 class RegisterSensor(SqlSensor):
-    """The provider's ``SqlSensor``, talking to the warehouse through :class:`WarehouseHook` (psycopg2).
+    """The provider's ``SqlSensor`` on the register, through :class:`WarehouseHook` (psycopg2), able to defer.
 
     ``SqlSensor`` picks its hook from the connection type, and for ``postgres`` the provider's hook
-    uses psycopg 3 when installed, which Redshift does not support; everything else (``sql``,
-    ``parameters``, ``mode="reschedule"``, ``soft_fail``) is ``SqlSensor``'s.
+    uses psycopg 3 when installed, which Redshift does not support; ``sql``, ``parameters``,
+    ``mode="reschedule"`` and ``soft_fail`` are ``SqlSensor``'s.
+
+    With ``deferrable=True`` the task checks once (a file already there, or a ``file_id`` run, goes
+    straight on) and otherwise defers to :class:`~redshift_ingest.triggers.register_trigger.NewFileTrigger`
+    until a NEW file of ``file_type`` is registered: no worker slot is held while waiting. ``timeout``
+    bounds the wait in both modes; with ``soft_fail`` the run then ends skipped.
+
+    On a fresh warehouse the register does not exist until the first file is registered: the first
+    check creates it (``ensure_register``) and counts as "no file yet".
+
+    :param file_type: the file type waited for.
+    :param settings: shared settings (register table, connection id).
+    :param deferrable: wait in the triggerer (True) or by ``mode`` pokes from a worker (False).
+    :param poll_interval: seconds between the trigger's register checks.
+    :raises RegisterUnavailable: (on resume) the trigger could not read the register.
     """
+
+    def __init__(
+        self,
+        *,
+        file_type: FileType,
+        settings: Settings,
+        deferrable: bool = True,
+        poll_interval: float = 5.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(conn_id=settings.warehouse_conn_id, **kwargs)
+        self.file_type = file_type
+        self.settings = settings
+        self.deferrable = deferrable
+        self.poll_interval = poll_interval
 
     def _get_hook(self) -> DbApiHook:
         return WarehouseHook(warehouse_conn_id=self.conn_id)
+
+    def poke(self, context: Any) -> bool:
+        try:
+            return super().poke(context)
+        except Exception as err:
+            if getattr(err, "pgcode", None) != UNDEFINED_TABLE:
+                raise
+        from redshift_ingest.register import ensure_register
+
+        self.log.info("No register table %s yet (fresh warehouse): creating it", self.settings.register_table)
+        conn = self._get_hook().get_conn()
+        try:
+            ensure_register(conn, self.settings)
+        finally:
+            conn.close()
+        return False
+
+    def execute(self, context: Any) -> Any:
+        if not self.deferrable:
+            return super().execute(context)
+        if self.poke(context):
+            self.log.info("A file is there: no wait")
+            return None
+        from redshift_ingest.triggers.register_trigger import NewFileTrigger
+
+        self.defer(
+            trigger=NewFileTrigger(
+                conn_id=self.conn_id,
+                register_table=str(self.settings.register_table),
+                file_type=self.file_type.name,
+                poll_interval=self.poll_interval,
+            ),
+            method_name="execute_complete",
+            timeout=timedelta(seconds=self.timeout),
+        )
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> None:
+        """Resume after the trigger fired. :raises RegisterUnavailable: the trigger reported an error."""
+        from redshift_ingest.triggers.register_trigger import FOUND
+
+        if event and event.get("status") == FOUND:
+            self.log.info("%s NEW file(s) of %s in the register", event.get("new_files"), self.file_type.name)
+            return
+        raise RegisterUnavailable(f"waiting for a {self.file_type.name} file: {(event or {}).get('message', event)}")
+
+
+def build_wait_sensor(file_type: FileType, settings: Settings) -> RegisterSensor:
+    """The ``wait_for_new_file`` task of a file type's ingest DAG (call inside the ``with DAG`` block).
+
+    Deferrable by default (``sensor.mode``); a ``file_id`` run param skips the wait. Errors other than
+    "no file yet" are retried with the file type's ``retries`` and backoff (from the DAG's
+    default_args); the wait ends skipped after ``sensor.timeout_seconds``.
+    """
+    deferrable = file_type.sensor.mode == "deferrable"
+    return RegisterSensor(
+        task_id="wait_for_new_file",
+        file_type=file_type,
+        settings=settings,
+        sql=render_register("count_new_files.sql", settings),
+        parameters={"file_type": file_type.name, "file_id": "{{ params.file_id or '' }}"},
+        deferrable=deferrable,
+        poll_interval=file_type.sensor.interval_seconds,
+        mode="poke" if deferrable else "reschedule",
+        poke_interval=file_type.sensor.interval_seconds,
+        timeout=file_type.sensor.timeout_seconds,
+        soft_fail=True,
+    )

@@ -1,0 +1,158 @@
+"""``make bench-parse``: how long the dag-processor takes to parse the DAG folder with 10, 200 and 1000 file types.
+
+Airflow 3's dag-processor parses each DAG file in a child forked from its manager: the child imports
+the file (building its DAGs) and serializes every DAG it found, then exits; nothing of the file's own
+imports survives to the next parse. This benchmark does the same per file of ``dags/``, each in a fresh
+process that first imports what the manager already holds (Airflow core, its parsing and serialization
+code, SQLAlchemy, pydantic, Jinja, PyYAML, psycopg2) and then times ``BundleDagBag(file)`` plus the
+serialization of its DAGs (``airflow.dag_processing.processor._serialize_dags``). The folder's time
+is the sum over its files.
+
+The file types: the 10 shipped ones, plus copies under ``landing/b<k>/`` (own prefix, own table) up to
+200 and 1000, written to a copy of ``include/`` that ``REDSHIFT_INGEST_INCLUDE_DIR`` points at.
+Sizes are alternated (10, 200, 1000, 10, ...) ``--repeat`` times (5); medians are printed, then the last
+line::
+
+    parse: 10 types T10 s; 200 types T200 s; 1000 types T1000 s
+
+``--breakdown`` also prints, per size, where the time of ``ingest_file_types.py`` goes (imports of the
+package, reading the configs, building the DAGs, serializing them). A measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from devstack.stack import REPO, airflow_home_env
+
+SIZES = (10, 200, 1000)
+
+# What the dag-processor manager has imported before it forks a parsing child.
+PARSER = """
+import json, sys, time
+import airflow, airflow.sdk, airflow.models, jinja2, pydantic, sqlalchemy, yaml, psycopg2, structlog
+from airflow.dag_processing.dagbag import BundleDagBag
+from airflow.dag_processing.processor import _serialize_dags
+from pathlib import Path
+
+path = Path(sys.argv[1])
+started = time.perf_counter()
+bag = BundleDagBag(dag_folder=str(path), bundle_path=path.parent, bundle_name="dags-folder", load_op_links=False)
+serialized, errors = _serialize_dags(bag, structlog.get_logger())
+elapsed = time.perf_counter() - started
+print(json.dumps({"seconds": elapsed, "dags": len(serialized), "errors": len(bag.import_errors) + len(errors)}))
+"""
+
+BREAKDOWN = """
+import json, time
+import airflow, airflow.sdk, airflow.models, jinja2, pydantic, sqlalchemy, yaml, psycopg2, structlog
+from airflow.dag_processing.processor import _serialize_dags
+from airflow.dag_processing.dagbag import DagBag
+t0 = time.perf_counter()
+from redshift_ingest.config import default_report, default_settings
+from redshift_ingest.dag_factory import build_dag
+t1 = time.perf_counter()
+report = default_report()
+t2 = time.perf_counter()
+dags = [build_dag(ft, default_settings()) for ft in report.file_types]
+t3 = time.perf_counter()
+bag = DagBag(dag_folder="/dev/null", collect_dags=False)
+bag.dags = {d.dag_id: d for d in dags}
+_serialize_dags(bag, structlog.get_logger())
+t4 = time.perf_counter()
+print(json.dumps({"imports": t1 - t0, "configs": t2 - t1, "build": t3 - t2, "serialize": t4 - t3}))
+"""
+
+
+def make_include(target: Path, size: int) -> Path:
+    """A copy of include/ with ``size`` file types: the shipped ones, then copies under ``landing/b<k>/``."""
+    shutil.rmtree(target, ignore_errors=True)
+    shutil.copytree(REPO / "include", target)
+    configs = target / "config" / "file_types"
+    shipped = [yaml.safe_load(p.read_text()) for p in sorted(configs.glob("*.yaml"))]
+    for n in range(size - len(shipped)):
+        k, data = n // len(shipped) + 1, shipped[n % len(shipped)]
+        schema, table = data["target"]["table"].split(".")
+        prefix = f"landing/b{k}/" + data["source"]["prefix"].removeprefix("landing/")
+        copy = {
+            **data,
+            "name": f"{data['name']}_b{k}",
+            "source": {**data["source"], "prefix": prefix},
+            "target": {**data["target"], "table": f"{schema}.{table}_b{k}"},
+        }
+        (configs / f"{copy['name']}.yaml").write_text(yaml.safe_dump(copy, sort_keys=False))
+    return target
+
+
+def _env(include: Path, home: Path) -> dict[str, str]:
+    return {**os.environ, **airflow_home_env(home), "REDSHIFT_INGEST_INCLUDE_DIR": str(include)}
+
+
+def parse_folder(include: Path, home: Path) -> tuple[float, int]:
+    """Seconds to parse every file of dags/ (one fresh process each), and the DAGs found."""
+    total, dags = 0.0, 0
+    for path in sorted((REPO / "dags").glob("*.py")):
+        out = subprocess.run(
+            [sys.executable, "-c", PARSER, str(path)],
+            env=_env(include, home),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        if result["errors"]:
+            raise RuntimeError(f"{path.name}: {result['errors']} import error(s) with {include}:\n{out.stderr[-2000:]}")
+        total += result["seconds"]
+        dags += result["dags"]
+    return total, dags
+
+
+def breakdown(include: Path, home: Path) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", BREAKDOWN],
+        env=_env(include, home),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack.bench_parse", description=__doc__.split("\n")[0])
+    parser.add_argument("--workdir", type=Path, default=REPO / ".demo" / "bench-parse")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--breakdown", action="store_true")
+    args = parser.parse_args(argv)
+    workdir = args.workdir.resolve()
+    home = workdir / "airflow-home"
+    home.mkdir(parents=True, exist_ok=True)
+    includes = {size: make_include(workdir / f"include-{size}", size) for size in args.sizes}
+    times: dict[int, list[float]] = {size: [] for size in args.sizes}
+    for round_ in range(args.repeat):
+        for size in args.sizes:
+            seconds, dags = parse_folder(includes[size], home)
+            times[size].append(seconds)
+            print(f"round {round_ + 1}: {size} types -> {dags} DAGs in {seconds:.2f} s", flush=True)
+    if args.breakdown:
+        for size in args.sizes:
+            parts = breakdown(includes[size], home)
+            print(f"{size} types, ingest_file_types.py: " + ", ".join(f"{k} {v:.2f} s" for k, v in parts.items()))
+    print("parse: " + "; ".join(f"{size} types {statistics.median(times[size]):.2f} s" for size in args.sizes))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

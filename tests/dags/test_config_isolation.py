@@ -1,0 +1,54 @@
+"""A refused file-type config costs its own DAG only: the real DagBag over the real DAG folder, with a
+copy of include/ holding a broken YAML file and an invalid one, shows one import error naming both
+files and loads every other file type's DAG."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+
+PARSE = """
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+bag = DagBag(sys.argv[1])
+print(json.dumps({"dags": sorted(bag.dag_ids), "errors": bag.import_errors}))
+"""
+
+
+def parse_dag_folder(include: Path) -> dict:
+    env = {**os.environ, "REDSHIFT_INGEST_INCLUDE_DIR": str(include)}
+    out = subprocess.run(
+        [sys.executable, "-c", PARSE, str(REPO / "dags")], env=env, cwd=REPO, capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_a_broken_config_is_an_import_error_and_the_others_load(tmp_path):
+    include = tmp_path / "include"
+    shutil.copytree(REPO / "include", include)
+    configs = include / "config" / "file_types"
+    (configs / "broken.yaml").write_text("name: [unclosed\n")
+    weather = yaml.safe_load((configs / "seattle_weather.yaml").read_text())
+    (configs / "weather_elsewhere.yaml").write_text(
+        yaml.safe_dump({**weather, "name": "weather_elsewhere", "source": {"prefix": "inbox/", "pattern": "*"}})
+    )
+    shipped = sorted(f"ingest_{p.stem}" for p in (REPO / "include/config/file_types").glob("*.yaml"))
+
+    parsed = parse_dag_folder(include)
+
+    assert [d for d in parsed["dags"] if d.startswith("ingest_")] == shipped
+    errors = {Path(path).name: message for path, message in parsed["errors"].items()}
+    # The maintenance DAGs stop too (on purpose: reconcile would register a refused type's keys as
+    # UNMATCHED); the ingest DAGs of every valid file type keep running.
+    assert set(errors) == {"ingest_config_errors.py", "register_maintenance.py"}
+    message = errors["ingest_config_errors.py"]
+    assert f"{configs / 'broken.yaml'}: cannot read YAML" in message
+    assert f"{configs / 'weather_elsewhere.yaml'}: source.prefix: 'inbox/' is outside the landing prefix" in message
