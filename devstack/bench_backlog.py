@@ -3,10 +3,11 @@ batched against one file per run, and check both give the same per-file counts.
 
 What it does:
 
-1. Writes two file types into a private copy of ``include/`` (``REDSHIFT_INGEST_INCLUDE_DIR``): both
-   are the shipped ``seattle_weather`` type (rows tagged with their ``file_id``: one COPY per file in
-   one transaction) on ``@continuous``, one with the default ``batch`` (1,000 files), one with
-   ``batch.max_files: 1``, each loading its own table.
+1. Writes three file types into a private copy of ``include/`` (``REDSHIFT_INGEST_INCLUDE_DIR``), each
+   loading its own table on ``@continuous``: two are the shipped ``seattle_weather`` type (rows tagged
+   with their ``file_id``: one COPY per file in one transaction), one with the default ``batch``
+   (1,000 files), one with ``batch.max_files: 1``; the third has no ``file_id`` column, so a batch
+   is one manifest COPY (measured too, for the README's choice of COPY strategy).
 2. Starts ``make airflow``'s stack (``python -m devstack.airflow_local``: api-server, scheduler,
    dag-processor, triggerer, LocalExecutor) on it.
 3. Splits the real ``data/csv/seattle-weather.csv`` into N small CSV files (each with the header),
@@ -42,7 +43,12 @@ import yaml
 from devstack.stack import REPO
 
 WEATHER = REPO / "data" / "csv" / "seattle-weather.csv"
-BATCHED, SINGLE = "backlog_batched", "backlog_single"
+BATCHED, SINGLE, MANIFEST = "backlog_batched", "backlog_single", "backlog_manifest"
+UNTAGGED_DDL = """CREATE TABLE IF NOT EXISTS {{ target }} (
+    date date, precipitation decimal(6, 1), temp_max decimal(5, 1), temp_min decimal(5, 1),
+    wind decimal(5, 1), weather varchar(16)
+);
+"""
 
 
 def split_weather(n: int) -> list[bytes]:
@@ -60,7 +66,8 @@ def private_include(workdir: Path) -> Path:
     base = yaml.safe_load((types / "seattle_weather.yaml").read_text())
     for path in types.glob("*.yaml"):
         path.unlink()
-    for name, batch in ((BATCHED, {"max_files": 1000}), (SINGLE, {"max_files": 1})):
+    (include / "sql" / "ddl" / "bench_weather_untagged.sql").write_text(UNTAGGED_DDL)
+    for name, batch in ((BATCHED, {"max_files": 1000}), (SINGLE, {"max_files": 1}), (MANIFEST, {"max_files": 1000})):
         config = {
             **base,
             "name": name,
@@ -72,6 +79,8 @@ def private_include(workdir: Path) -> Path:
             "sensor": {"poke_interval_seconds": 5, "timeout_seconds": 3600},
             "alerts": {"slack": False, "email": []},
         }
+        if name == MANIFEST:  # rows not tagged with their file: the whole batch through one manifest COPY
+            config["target"] = {"table": f"bench.{name}", "ddl": "ddl/bench_weather_untagged.sql"}
         (types / f"{name}.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return include
 
@@ -220,9 +229,15 @@ def main(argv: list[str] | None = None) -> int:
         bodies = split_weather(args.files)
         land(state, bodies, BATCHED)
         land(state, bodies[: args.sample], SINGLE)
+        land(state, bodies, MANIFEST)
         api = Api(state["api"], state["username"], state["password"])
         conn = warehouse(state)
         print(f"landed and registered {args.files} + {args.sample} files; draining the batched backlog ...")
+        manifest_s = drain(api, conn, MANIFEST, args.files, args.timeout)
+        print(
+            f"batched, one manifest COPY (rows not tagged): {args.files} files in {manifest_s:.1f} s, "
+            f"{transactions(conn, MANIFEST)} COPY transaction(s); batched, one COPY per file (rows tagged) ..."
+        )
         batched_s = drain(api, conn, BATCHED, args.files, args.timeout)
         c1 = transactions(conn, BATCHED)
         print(f"batched: {args.files} files in {batched_s:.1f} s, {c1} COPY transaction(s); one per run ...")

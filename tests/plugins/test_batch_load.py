@@ -227,3 +227,47 @@ def test_batch_limits_files_and_bytes(landing, warehouse, settings):
     assert len(run(by_bytes, settings)["claimed"]) == 2
     one = variant("weather.batch_limits", False, batch={"max_files": 1})
     assert len(run(one, settings)["claimed"]) == 1
+
+
+@pytest.mark.parametrize("tagged", [False, True], ids=["manifest", "per_file"])
+def test_a_batch_and_one_file_loads_give_identical_tables_and_counts(landing, warehouse, settings, tagged):
+    """The same files, with rejected rows in some, loaded as one batch and one file per run."""
+    options = {"ignore_header": 1, "date_format": "YYYY-MM-DD", "max_error": 5}
+    suffix = "tagged" if tagged else "plain"
+    batched = variant(f"weather.same_batched_{suffix}", tagged, copy_options=options)
+    single = variant(f"weather.same_single_{suffix}", tagged, copy_options=options, batch={"max_files": 1})
+    if not tagged:
+        untagged_table(warehouse, batched)
+        untagged_table(warehouse, single)
+    bodies = weather_slices(6)
+    bodies[1] = bodies[1].replace(b"2012-", b"20X2-", 2)
+    bodies[4] = bodies[4].replace(b",rain", b",rain-and-then-a-very-long-description-of-it", 1)
+    counts = {}
+    for ft in (batched, single):
+        objects = [
+            land(landing, warehouse, settings, ft, f"landing/weather/same-{ft.target.table.table}-{i}.csv", b)
+            for i, b in enumerate(bodies)
+        ]
+        while any(r["status"] == "NEW" for r in rows(warehouse, settings, objects)):
+            run(ft, settings)
+        counts[ft.name] = [
+            (r["status"], r["rows_loaded"], r["rows_rejected"], r["first_error"])
+            for r in rows(warehouse, settings, objects)
+        ]
+        with warehouse.cursor() as cur:
+            cur.execute(
+                f"SELECT date, precipitation, temp_max, temp_min, wind, weather FROM {ft.target.table.quoted} "
+                "ORDER BY 1, 2, 3, 4, 5, 6"
+            )
+            counts[ft.name + "_rows"] = cur.fetchall()
+        warehouse.rollback()
+    assert counts[batched.name] == counts[single.name]
+    assert counts[batched.name + "_rows"] == counts[single.name + "_rows"]
+    assert [c[0] for c in counts[batched.name]] == [
+        "DONE",
+        "DONE_WITH_REJECTS",
+        "DONE",
+        "DONE",
+        "DONE_WITH_REJECTS",
+        "DONE",
+    ]
