@@ -109,8 +109,11 @@ def database_error_policy(err: BaseException) -> Policy:
         return Policy.RETRY
     if not isinstance(err, psycopg2.Error):
         return Policy.FAIL
-    code = err.pgcode or ""
-    text = err.pgerror or str(err)
+    return sqlstate_policy(err.pgcode or "", err.pgerror or str(err))
+
+
+def sqlstate_policy(code: str, text: str) -> Policy:
+    """:func:`database_error_policy` for a SQLSTATE (``code``) and the server's message (``text``)."""
     if code in _RETRY_SQLSTATES or code[:2] in _RETRY_CLASSES or _RETRY_TEXT.search(text):
         return Policy.RETRY
     if code in _FAIL_SQLSTATES or _FAIL_TEXT.search(text):
