@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from redshift_ingest import register
 from redshift_ingest.config import Settings
 from redshift_ingest.sql import render_register
 
@@ -40,7 +41,7 @@ def reap_expired_claims(conn, settings: Settings, now: datetime | None = None) -
     reaped = []
     try:
         with conn.cursor() as cur:
-            cur.execute(f"LOCK {settings.register_table.quoted}")
+            register.lock_register(cur, settings)
             cur.execute(render_register("select_expired_claims.sql", settings), {"now": now})
             columns = [d[0] for d in cur.description]
             expired = [dict(zip(columns, r, strict=True)) for r in cur.fetchall()]

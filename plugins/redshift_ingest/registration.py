@@ -194,7 +194,7 @@ def register_objects(conn, settings: Settings, items: Sequence[Landed]) -> set[s
     try:
         with conn.cursor() as cur:
             register.lock_register(cur, settings)
-            cur.execute(f"SELECT file_id FROM {settings.register_table.quoted} WHERE file_id IN %(ids)s", {"ids": ids})
+            cur.execute(render_register("select_known_files.sql", settings), {"ids": ids})
             known = {row[0] for row in cur.fetchall()}
             cur.execute(render_register("insert_files.sql", settings, rows=range(len(unique))), params)
             inserted = set(ids) - known

@@ -331,7 +331,7 @@ def ensure_target_table(file_type: FileType, settings: Settings) -> str:
     conn = _warehouse(settings)
     try:
         with conn.cursor() as cur:
-            cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(table.schema_name)}")
+            cur.execute(render("load/create_schema.sql", schema=quote_identifier(table.schema_name)))
             cur.execute(ddl)
             conn.commit()
             if file_type.target.file_id_column:

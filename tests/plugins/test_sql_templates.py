@@ -18,13 +18,24 @@ LOAD_TEMPLATES = sorted(p.name for p in (SQL / "load").glob("*.sql"))
 @pytest.mark.parametrize("template", REGISTER_TEMPLATES)
 def test_register_templates_render(template):
     text = sql.render_register(template, default_settings(), order="ASC", rows=range(2))
-    assert '"public"."mng"' in text
+    if "{{ register" in (SQL / "register" / template).read_text():
+        assert '"public"."mng"' in text
     assert "{{" not in text and "{%" not in text
+
+
+# What the load step passes: quoted identifiers only (values stay placeholders).
+LOAD_IDENTIFIERS = {
+    "target": '"weather"."daily_observations"',
+    "staging": '"stage_seattle_weather"',
+    "lineage": '"ingest_file_id"',
+    "columns": '"date", "weather"',
+    "schema": '"weather"',
+}
 
 
 @pytest.mark.parametrize("template", LOAD_TEMPLATES)
 def test_load_templates_render(template):
-    text = sql.render(f"load/{template}")
+    text = sql.render(f"load/{template}", **LOAD_IDENTIFIERS)
     assert "{{" not in text
 
 

@@ -1,0 +1,2 @@
+-- The target's schema, before the file type's own DDL creates its table.
+CREATE SCHEMA IF NOT EXISTS {{ schema }};
