@@ -1,0 +1,40 @@
+"""A long COPY keeps its files' leases alive, so the reaper never takes back a claim whose COPY is
+still running (a slow but live load is not a dead worker)."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+from redshift_ingest import register
+from redshift_ingest.operators.copy_into_target import _LeaseKeeper
+from redshift_ingest.reaper import reap_expired_claims
+from redshift_ingest.register import S3Object
+
+BUCKET = "example-landing-bucket"
+
+
+def test_the_lease_is_renewed_while_the_step_runs_and_the_reaper_leaves_it(warehouse, settings, landing):
+    obj = S3Object(BUCKET, "landing/weather/slow.csv", 10, "abc")
+    register.register_object(warehouse, settings, obj, "seattle_weather", "test")
+    [claimed] = register.claim_batch(
+        warehouse, settings, file_type="seattle_weather", dag_id="d", run_id="slow", max_files=1, max_bytes=100
+    )
+    first = register.get_file(warehouse, settings, claimed.file_id)["lease_expires_at"]
+    warehouse.rollback()
+
+    keeper = _LeaseKeeper(settings, "slow", [claimed.file_id])
+    keeper.interval = 0.2  # a third of the lease in production; short here
+    with keeper:
+        time.sleep(1.5)  # the "COPY" runs
+        renewed = register.get_file(warehouse, settings, claimed.file_id)["lease_expires_at"]
+        warehouse.rollback()
+        assert renewed > first
+        # The reaper runs at the first lease's expiry: the claim is alive, nothing is reaped.
+        assert reap_expired_claims(warehouse, settings, now=first + timedelta(milliseconds=500)) == []
+    row = register.get_file(warehouse, settings, claimed.file_id)
+    warehouse.rollback()
+    assert (row["status"], row["run_id"]) == ("IN_PROGRESS", "slow")
+    # Once the step ends, renewals stop: a dead run's claim expires and is reaped as before.
+    later = row["lease_expires_at"] + timedelta(seconds=1)
+    assert [r.file_id for r in reap_expired_claims(warehouse, settings, now=later)] == [claimed.file_id]
