@@ -20,12 +20,14 @@ from typing import Any, Protocol
 
 from devstack.redshift_local import protocol
 from devstack.redshift_local.catalog import LoadCommitRow, LoadErrorRow, Recorder
-from devstack.redshift_local.convert import Column, FieldError, make_converter
+from devstack.redshift_local.columnar import ColumnarMismatch, columnar_records
+from devstack.redshift_local.convert import Column, FieldError, PgInput, make_converter
 from devstack.redshift_local.copy_command import CopySpec, CopySyntaxError
 from devstack.redshift_local.records import Record, csv_records, json_records, load_jsonpaths, text_records
 from devstack.redshift_local.sources import (
     S3Object,
     SourceError,
+    as_utf8,
     list_prefix,
     open_object,
     read_manifest,
@@ -61,6 +63,7 @@ class BackendSession(Protocol):
 
     backend: protocol.MessageSocket
     backend_pid: int | None
+    tx_status: bytes  # of the last ReadyForQuery: I idle, T in a transaction block, E failed block
 
     def internal(self, sql: str) -> tuple[list[list[str | None]], bytes | None]: ...
 
@@ -129,6 +132,8 @@ class S3Copy:
         self.loaded_bytes = 0
         self.objects: list[S3Object] = []
         self.files: list[LoadCommitRow] = []  # one per object read, for STL_LOAD_COMMITS
+        self.replacements: list[LoadErrorRow] = []  # STL_REPLACEMENTS (first 100 lines)
+        self._current: tuple[S3Object, Record] | None = None
 
     # -- preparation (nothing sent to the backend COPY yet) ---------------------------------------
 
@@ -184,6 +189,16 @@ class S3Copy:
 
     # -- the load ---------------------------------------------------------------------------------
 
+    def _open(self, obj: S3Object, targets: list[Column], paths) -> tuple[Any, Any, Iterator[Record]]:
+        """``(stream to close, reader counting the bytes read from S3, records)`` of one object."""
+        client = self.s3_client(self.spec.region)
+        if self.spec.format in ("PARQUET", "ORC"):
+            reader, records = columnar_records(client, obj, self.spec.format, targets, self.spec.serialize_to_json)
+            return reader, reader, records
+        stream, raw_reader = open_object(client, obj, self.spec.compression)
+        stream = as_utf8(stream, self.spec.encoding)
+        return stream, raw_reader, self._records(stream, targets, paths)
+
     def _records(self, stream, targets: list[Column], paths) -> Iterator[Record]:
         if self.spec.format == "CSV":
             return csv_records(stream, self.spec, len(targets))
@@ -215,7 +230,8 @@ class S3Copy:
         targets = self._targets(columns)
         self.objects = self._resolve_objects()
         paths = self._jsonpaths(len(targets))
-        converters = [make_converter(c, self.spec) for c in targets]
+        pg_input = PgInput(self.recorder.cursor)
+        converters = [make_converter(c, self.spec, pg_input, self._replaced) for c in targets]
         column_list = ", ".join(quote_ident(c.name) for c in targets)
         outcome = CopyOutcome(self.query_id)
 
@@ -236,10 +252,10 @@ class S3Copy:
         try:
             seen = 0
             for obj in self.objects:
-                stream, raw_reader = open_object(self.s3_client(self.spec.region), obj, self.spec.compression)
+                stream, raw_reader, records = self._open(obj, targets, paths)
                 file_start, scanned, rejected_before = _utcnow(), 0, len(self.errors)
                 try:
-                    for record in self._records(stream, targets, paths):
+                    for record in records:
                         seen += 1
                         scanned += 1
                         if seen % _CLIENT_CHECK_EVERY == 0 and self.session.client_gone():
@@ -274,6 +290,8 @@ class S3Copy:
                     )
                 if failure:
                     break
+        except ColumnarMismatch as exc:
+            failure = f"Load into table '{self.spec.table_name}' failed: {exc}"
         except _STREAM_ERRORS as exc:
             failure = f"Load into table '{self.spec.table_name}' failed: error reading {exc.__class__.__name__}: {exc}"
         except ClientGone:
@@ -311,7 +329,19 @@ class S3Copy:
         self._finish(outcome, "completed")
         return outcome
 
+    def _replaced(self, column: Column) -> None:
+        """ACCEPTINVCHARS replaced a character in ``column`` of the current record (STL_REPLACEMENTS)."""
+        if self._current is None or len(self.replacements) >= 100:
+            return
+        obj, record = self._current
+        if self.replacements and self.replacements[-1].line_number == record.line_number:
+            return  # one row per line: its first column with a replacement
+        self.replacements.append(
+            LoadErrorRow(obj.url, record.line_number, column.name, "", "", 0, record.raw_line, "", 0, "")
+        )
+
     def _convert(self, obj: S3Object, record: Record, targets: list[Column], converters) -> list[str | None] | None:
+        self._current = (obj, record)
         if record.error is not None:
             self._reject(obj, record, None, record.error, "")
             return None
@@ -336,35 +366,53 @@ class S3Copy:
         )
 
     def _finish(self, outcome: CopyOutcome, status: str) -> None:
-        """Commit load errors, history and the session's last-COPY state on the separate connection."""
+        """Commit the session's last-COPY state, load errors, per-file rows and history on the separate
+        connection. Each record is written in its own transaction, the session state (what the caller
+        reads with pg_last_copy_count()/pg_last_copy_id()) first, so one failing cannot lose the others."""
         pid = self.session.backend_pid or 0
-        try:
-            self.recorder.record_errors(
+        count = outcome.loaded if outcome.ok else 0
+        if self.session.tx_status == b"T":  # in a transaction block: visible to its own snapshot too
+            _rows, _error = self.session.internal(
+                f"SELECT set_config('redshift_local.last_copy', '{int(count)},{int(self.query_id)}', false)"
+            )
+        steps = [
+            ("session state", lambda: self.recorder.set_session_state(pid, count, self.query_id)),
+            ("stl_load_errors", lambda: self.recorder.record_errors(
                 self.errors, query_id=self.query_id, table_oid=self.table_oid, session=pid,
                 user_id=self.user_id, start=self.start,
-            )  # fmt: skip
-            self.recorder.record_commits(
+            )),
+            ("stl_replacements", lambda: self.recorder.record_replacements(
+                self.replacements, query_id=self.query_id, table_oid=self.table_oid, session=pid,
+                user_id=self.user_id, start=self.start,
+            )),
+            ("stl_load_commits", lambda: self.recorder.record_commits(
                 self.files, query_id=self.query_id, user_id=self.user_id, file_format=self._file_format()
-            )
-            self.recorder.record_history(
-                user_id=self.user_id,
-                query_id=self.query_id,
-                session_id=pid,
-                database_name=self.database,
-                status=status,
-                table_name=self.spec.table_name,
-                start_time=self.start,
-                end_time=_utcnow(),
-                data_source=self.spec.source,
-                file_format=self._file_format(),
-                loaded_rows=outcome.loaded,
-                loaded_bytes=self.loaded_bytes if outcome.ok else 0,
-                source_file_count=len(self.objects),
-                source_file_bytes=sum(o.size for o in self.objects),
-                file_count_scanned=len(self.objects),
-                file_bytes_scanned=self.bytes_scanned,
-                error_count=len(self.errors),
-            )
-            self.recorder.set_session_state(pid, outcome.loaded if outcome.ok else 0, self.query_id)
-        except Exception:
-            log.exception("could not record load errors/history of COPY %s", self.query_id)
+            )),
+            ("load history", lambda: self._record_history(outcome, status, pid)),
+        ]  # fmt: skip
+        for what, step in steps:
+            try:
+                step()
+            except Exception:
+                log.exception("could not record the %s of COPY %s", what, self.query_id)
+
+    def _record_history(self, outcome: CopyOutcome, status: str, pid: int) -> None:
+        self.recorder.record_history(
+            user_id=self.user_id,
+            query_id=self.query_id,
+            session_id=pid,
+            database_name=self.database,
+            status=status,
+            table_name=self.spec.table_name,
+            start_time=self.start,
+            end_time=_utcnow(),
+            data_source=self.spec.source,
+            file_format=self._file_format(),
+            loaded_rows=outcome.loaded,
+            loaded_bytes=self.loaded_bytes if outcome.ok else 0,
+            source_file_count=len(self.objects),
+            source_file_bytes=sum(o.size for o in self.objects),
+            file_count_scanned=len(self.files),
+            file_bytes_scanned=self.bytes_scanned,
+            error_count=len(self.errors),
+        )
