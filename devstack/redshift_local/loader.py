@@ -11,6 +11,7 @@ reference", MAXERROR; "STL_LOAD_ERRORS").
 from __future__ import annotations
 
 import bz2
+import io
 import logging
 import zlib
 from collections.abc import Callable, Iterator
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from devstack.redshift_local import protocol
+from devstack.redshift_local import fastpath, protocol
 from devstack.redshift_local.catalog import LoadCommitRow, LoadErrorRow, Recorder
 from devstack.redshift_local.columnar import ColumnarMismatch, columnar_records
 from devstack.redshift_local.convert import Column, FieldError, PgInput, make_converter
@@ -38,6 +39,7 @@ from devstack.redshift_local.sqltext import quote_ident, quote_literal
 log = logging.getLogger(__name__)
 
 _SEND_THRESHOLD = 256 * 1024
+_PASS_CHUNK = 1024 * 1024
 _CLIENT_CHECK_EVERY = 5000
 
 
@@ -134,6 +136,8 @@ class S3Copy:
         self.files: list[LoadCommitRow] = []  # one per object read, for STL_LOAD_COMMITS
         self.replacements: list[LoadErrorRow] = []  # STL_REPLACEMENTS (first 100 lines)
         self._current: tuple[S3Object, Record] | None = None
+        self.passthrough: fastpath.Passthrough | None = None
+        self.dialect = (",", '"')  # DELIMITER and QUOTE of the backend COPY FROM STDIN (FORMAT csv)
 
     # -- preparation (nothing sent to the backend COPY yet) ---------------------------------------
 
@@ -197,7 +201,101 @@ class S3Copy:
             return reader, reader, records
         stream, raw_reader = open_object(client, obj, self.spec.compression)
         stream = as_utf8(stream, self.spec.encoding)
+        if fastpath.eligible(self.spec):
+            return stream, raw_reader, None
         return stream, raw_reader, self._records(stream, targets, paths)
+
+    def _load_delimited(
+        self, obj: S3Object, stream, targets: list[Column], converters, outcome: CopyOutcome
+    ) -> tuple[int, str | None]:
+        """Load one delimited text / CSV object: chunks ``fastpath.Passthrough`` accepts go to the backend
+        COPY as they are; from the first chunk it does not accept on, the batch path takes over.
+        Returns ``(records scanned, failure or None)``."""
+        passthrough = self.passthrough
+        if passthrough is None:
+            return self._load_batches(obj, stream, targets, converters, outcome)
+        for _ in range(self.spec.ignore_header):
+            if not stream.readline():
+                return 0, None
+        scanned, pending, chunks = 0, b"", 0
+        while True:
+            data = stream.read(_PASS_CHUNK)
+            eof = not data
+            data = pending + data
+            if eof and not data:
+                return scanned, None
+            cut = len(data) if eof else data.rfind(b"\n") + 1
+            if cut == 0:
+                pending = data
+                continue
+            chunk, pending = data[:cut], data[cut:]
+            whole = chunk if chunk.endswith(b"\n") else chunk + b"\n"
+            if not passthrough.accepts(whole):
+                rest = io.BufferedReader(fastpath.Prefixed(chunk + pending, stream), _PASS_CHUNK)
+                first_line = self.spec.ignore_header + scanned + 1
+                more, failure = self._load_batches(obj, rest, targets, converters, outcome, first_line)
+                return scanned + more, failure
+            rows = whole.count(b"\n")
+            scanned += rows
+            outcome.loaded += rows
+            self.loaded_bytes += len(whole)
+            self.session.backend.send(protocol.copy_data(whole))
+            chunks += 1
+            if chunks % 16 == 0 and self.session.client_gone():
+                raise ClientGone
+            if eof:
+                return scanned, None
+
+    def _load_batches(
+        self, obj: S3Object, stream, targets: list[Column], converters, outcome: CopyOutcome, first_line=None
+    ) -> tuple[int, str | None]:
+        """Load delimited text / CSV a batch at a time (``fastpath``); the same rows, errors and stopping
+        point as the per-record loop. Returns ``(records scanned, failure or None)``."""
+        spec, ncols, scanned = self.spec, len(targets), 0
+        for batch in fastpath.text_batches(stream, spec, first_line):
+            if self.session.client_gone():
+                raise ClientGone
+            regular, others = fastpath.split_batch(batch, ncols, spec.null_as, spec.fill_record)
+            errors: dict[int, tuple] = {}
+            columns: list[list[str | None]] = []
+            if regular:
+                rows = batch.fields if len(regular) == len(batch.fields) else [batch.fields[i] for i in regular]
+                raw_columns = fastpath.apply_null_as(list(zip(*rows, strict=True)), spec.null_as)
+                columns = [
+                    fastpath.convert_column(column, convert, spec, values, errors)
+                    for column, convert, values in zip(targets, converters, raw_columns, strict=True)
+                ]
+            if not others and not errors:
+                scanned += len(regular)
+                outcome.loaded += len(regular)
+                self._send([fastpath.csv_rows(zip(*columns, strict=True), *self.dialect)])
+                continue
+            good: list[tuple] = []
+            position = {index: k for k, index in enumerate(regular)}
+            failure = None
+            for index in range(len(batch.fields)):
+                scanned += 1
+                if index in others:
+                    row = self._convert(obj, others[index], targets, converters)
+                    if row is not None:
+                        good.append(tuple(row))
+                        continue
+                elif position[index] in errors:
+                    column, exc, raw = errors[position[index]]
+                    record = Record(batch.starts[index], batch.raws(index))
+                    self._reject(obj, record, column, (exc.code, exc.reason, exc.position), raw or "")
+                else:
+                    good.append(tuple(col[position[index]] for col in columns))
+                    continue
+                if len(self.errors) > spec.max_error:
+                    failure = failed_message(spec.table_name)
+                    break
+            outcome.loaded += len(good)
+            if good:
+                self._send([fastpath.csv_rows(iter(good), *self.dialect)])
+            if failure:
+                return scanned, failure
+        return scanned, None
 
     def _records(self, stream, targets: list[Column], paths) -> Iterator[Record]:
         if self.spec.format == "CSV":
@@ -234,10 +332,16 @@ class S3Copy:
         converters = [make_converter(c, self.spec, pg_input, self._replaced) for c in targets]
         column_list = ", ".join(quote_ident(c.name) for c in targets)
         outcome = CopyOutcome(self.query_id)
+        self.passthrough = fastpath.Passthrough.build(self.spec, targets)
+        if self.passthrough is not None:  # the backend COPY reads the file's own delimiter and quote
+            self.dialect = (self.passthrough.delimiter, self.passthrough.quote)
+        dialect = f"DELIMITER {quote_literal(self.dialect[0])}, QUOTE {quote_literal(self.dialect[1])}"
 
         backend = self.session.backend
         backend.send(
-            protocol.query(f"COPY {self.spec.table} ({column_list}) FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')")
+            protocol.query(
+                f"COPY {self.spec.table} ({column_list}) FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8', {dialect})"
+            )
         )
         kind, payload = backend.read_message()
         if kind != b"G":  # the backend refused the COPY (privileges, ...)
@@ -255,6 +359,12 @@ class S3Copy:
                 stream, raw_reader, records = self._open(obj, targets, paths)
                 file_start, scanned, rejected_before = _utcnow(), 0, len(self.errors)
                 try:
+                    if records is None:  # delimited text / CSV: the batch path
+                        if buffer:
+                            self._send(buffer)
+                            buffer, buffered = [], 0
+                        scanned, failure = self._load_delimited(obj, stream, targets, converters, outcome)
+                        records = ()
                     for record in records:
                         seen += 1
                         scanned += 1
