@@ -13,7 +13,7 @@ export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 # `make chaos`) must not re-permission or prune each other's directories.
 PYTEST := $(BIN)/python -m pytest --basetemp="$$(mktemp -d $${TMPDIR:-/tmp}/redshift-ingest-pytest-XXXXXX)"
 
-.PHONY: help venv test lint demo clean chaos bench bench-backlog bench-parse bench-latency airflow browser test-ui bundle verify-bundle lambda-package compose-config up down tools
+.PHONY: help venv test lint demo clean chaos bench bench-backlog bench-parse bench-latency airflow browser test-ui bundle verify-bundle lambda-package compose-config up down tools bench-standin
 
 help:
 	@echo "make venv   - create .venv with Airflow 3.3.1 and the pinned providers (no GitHub needed)"
@@ -25,6 +25,7 @@ help:
 	@echo "make bench-backlog - 1,000-file backlog under the real local Airflow: batched vs one file per run"
 	@echo "make bench-parse   - DAG folder parse time with 10, 200 and 1000 file types"
 	@echo "make bench-latency - upload -> DONE and idle worker slots, new vs old wait, on the real local Airflow"
+	@echo "make bench-standin - the Redshift stand-in's COPY against raw COPY FROM STDIN (ratio line)"
 	@echo "make airflow - the real Airflow UI on localhost:8080 over the embedded stack (no Docker)"
 	@echo "make test-ui - the browser test of reruns from the Airflow UI (headless Chromium)"
 	@echo "make bundle / verify-bundle / lambda-package - what is deployed, and its checks"
@@ -51,6 +52,10 @@ chaos: venv
 	$(PYTEST) tests/faults -m slow -s -p no:logging
 
 # Benchmarks and memory measurements (not timed assertions).
+# The Redshift stand-in against raw COPY FROM STDIN (3 alternating runs each on a generated 100 MB CSV).
+bench-standin: venv
+	$(BIN)/python -m devstack.redshift_local.bench --mb 100 --runs 3
+
 bench: venv
 	$(PYTEST) -m slow --ignore=tests/faults -s -p no:logging
 

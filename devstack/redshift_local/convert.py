@@ -8,7 +8,7 @@ STL_LOAD_ERRORS. Rules from the AWS "COPY parameter reference" (data conversion 
 empty fields load as NULL for non-character types; EMPTYASNULL / BLANKSASNULL for CHAR/VARCHAR;
 VARCHAR(n)/CHAR(n) lengths are in bytes; TRUNCATECOLUMNS cuts to the column width; CHAR accepts only
 single-byte characters; ACCEPTINVCHARS replaces each invalid UTF-8 byte in VARCHAR with one
-replacement character; extra decimal places are truncated (ROUNDEC is not the default).
+replacement character; extra decimal places are truncated unless ROUNDEC (then rounded half up).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
 
 from devstack.redshift_local.copy_command import CopySpec
 
@@ -82,11 +83,6 @@ _ELEMENT_DIRECTIVES = {
     "DAY": "%A", "DY": "%a", "HH24": "%H", "HH12": "%I", "HH": "%H", "MI": "%M", "SS": "%S",
     "AM": "%p", "PM": "%p", "A.M.": "%p", "P.M.": "%p",
 }  # fmt: skip
-_AUTO_DATE_FORMATS = [
-    "%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%m/%d/%Y", "%m-%d-%Y", "%m/%d/%y", "%d-%b-%Y", "%d %b %Y",
-    "%b %d, %Y", "%B %d, %Y", "%b %d %Y", "%B %d %Y", "%d %B %Y", "%Y.%m.%d", "%d.%m.%Y",
-]  # fmt: skip
-_AUTO_TIME_SUFFIXES = ["", " %H:%M:%S", " %H:%M:%S.%f", "T%H:%M:%S", "T%H:%M:%S.%f", " %H:%M", " %I:%M:%S %p"]
 
 
 def redshift_to_strptime(fmt: str) -> str:
@@ -123,8 +119,6 @@ class DateTimeParser:
             number = Decimal(value)
             seconds = number / 1000 if kind == "epochmillisecs" else number
             return datetime.fromtimestamp(float(seconds), UTC).replace(tzinfo=None)
-        if kind == "auto":
-            return _parse_auto(value)
         for pattern in self.patterns:
             try:
                 return datetime.strptime(value, pattern)
@@ -133,19 +127,61 @@ class DateTimeParser:
         raise ValueError(text)
 
 
-def _parse_auto(value: str) -> datetime:
-    """DATEFORMAT/TIMEFORMAT 'auto' (Using automatic recognition with DATEFORMAT and TIMEFORMAT)."""
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        pass
-    for date_format in _AUTO_DATE_FORMATS:
-        for suffix in _AUTO_TIME_SUFFIXES:
-            try:
-                return datetime.strptime(value, date_format + suffix)
-            except ValueError:
-                continue
-    raise ValueError(value)
+class PgInput:
+    """PostgreSQL's own input functions, asked on a separate connection, for what Redshift inherited
+    from PostgreSQL 8: DATEFORMAT/TIMEFORMAT 'auto' (AWS "Using automatic recognition with DATEFORMAT
+    and TIMEFORMAT": ISO 8601, Julian ``J2451187``, ``Jan-08-95 BC``, ``YYYYMMDD HHMISS``, ``YYYY.DDD``,
+    zone names and offsets... are PostgreSQL's datetime input) and the types the converter has no rule
+    for (time, timetz, interval, uuid, ...), so a bad value rejects its row instead of failing the COPY.
+
+    ``cursor`` returns a psycopg2 cursor on an autocommit connection that is not the client's.
+    Answers are cached per value (bounded). Raises psycopg2 errors if that connection fails.
+    """
+
+    # PostgreSQL's special datetime words, which Redshift's 'auto' does not document.
+    _SPECIAL = {"now", "today", "tomorrow", "yesterday", "epoch", "infinity", "-infinity", "+infinity", "allballs"}
+    _AUTO_SQL = {
+        "date": "%s::timestamp::date::text",
+        "timestamp": "(%s::timestamptz AT TIME ZONE 'UTC')::text",
+        "timestamptz": "%s::timestamptz::text",
+    }
+    _CACHE_LIMIT = 100_000
+
+    def __init__(self, cursor: Callable[[], Any]) -> None:
+        self._cursor = cursor
+        self._cache: dict[tuple[str, str, str], str | None] = {}
+        self._ready = False
+
+    def _ask(self, key: tuple[str, str, str], sql: str, params: tuple) -> str | None:
+        if key not in self._cache:
+            if len(self._cache) >= self._CACHE_LIMIT:
+                self._cache.clear()
+            with self._cursor() as cur:
+                if not self._ready:
+                    cur.execute("SET DateStyle = 'ISO, MDY'; SET TimeZone = 'UTC'; SET IntervalStyle = 'postgres'")
+                    self._ready = True
+                cur.execute(sql, params)
+                self._cache[key] = cur.fetchone()[0]
+        return self._cache[key]
+
+    def input_error(self, value: str, type_name: str) -> str | None:
+        """PostgreSQL's message if ``value`` is not valid input for ``type_name``, else None."""
+        sql = "SELECT (pg_input_error_info(%s, %s)).message"
+        return self._ask(("check", type_name, value), sql, (value, type_name))
+
+    def auto_datetime(self, value: str, typname: str) -> str | None:
+        """``value`` read as 'auto' for a date/timestamp/timestamptz column: canonical ISO text, or None."""
+        text = value.strip()
+        if text.lower() in self._SPECIAL or not text:
+            return None
+        key = ("auto", typname, text)
+        if key in self._cache:
+            return self._cache[key]
+        # Two statements: a CASE would be constant-folded, casting an invalid literal anyway.
+        if self.input_error(text, "timestamptz") is not None:
+            self._cache[key] = None
+            return None
+        return self._ask(key, f"SELECT {self._AUTO_SQL[typname]}", (text,))
 
 
 @dataclass(frozen=True)
@@ -173,8 +209,17 @@ def _cut_bytes(text: str, limit: int) -> str:
     return text.encode("utf-8")[:limit].decode("utf-8", "ignore")
 
 
-def make_converter(column: Column, spec: CopySpec) -> Converter:
-    """Build the converter for ``column`` under the options of ``spec``. See the module docstring."""
+def make_converter(
+    column: Column,
+    spec: CopySpec,
+    pg_input: PgInput | None = None,
+    on_replace: Callable[[Column], None] | None = None,
+) -> Converter:
+    """Build the converter for ``column`` under the options of ``spec``. See the module docstring.
+
+    ``pg_input`` is needed for DATEFORMAT/TIMEFORMAT 'auto' and for types without a rule here
+    (time, interval, uuid, ...); without it those values go to PostgreSQL unchecked. ``on_replace``
+    is called with the column when ACCEPTINVCHARS replaced a character (for STL_REPLACEMENTS)."""
     rules = _Rules(
         spec.empty_as_null,
         spec.blanks_as_null,
@@ -216,6 +261,7 @@ def make_converter(column: Column, spec: CopySpec) -> Converter:
     elif typname == "numeric":
         precision = ((column.typmod - 4) >> 16) & 0xFFFF if column.typmod > 4 else None
         scale = (column.typmod - 4) & 0xFFFF if column.typmod > 4 else 0
+        rounding = ROUND_HALF_UP if spec.round_decimals else ROUND_DOWN  # ROUNDEC
 
         def typed(value: str) -> str:
             text = value.strip()
@@ -225,7 +271,7 @@ def make_converter(column: Column, spec: CopySpec) -> Converter:
             number = Decimal(text)
             if precision is None:
                 return str(number)
-            number = number.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_DOWN)
+            number = number.quantize(Decimal(1).scaleb(-scale), rounding=rounding)
             whole = abs(number).to_integral_value(rounding=ROUND_DOWN)
             if whole and len(str(whole)) > precision - scale:
                 raise FieldError(1204, f"Numeric data overflow (result precision), Value '{text}'")
@@ -248,6 +294,19 @@ def make_converter(column: Column, spec: CopySpec) -> Converter:
             if text in _FALSE:
                 return "f"
             raise FieldError(1210, f"Invalid boolean value: '{value[:20]}'")
+
+    elif (
+        typname in ("date", "timestamp", "timestamptz")
+        and pg_input is not None
+        and ((spec.date_format if typname == "date" else spec.time_format) or "").lower() == "auto"
+    ):
+        code, what = (1205, "Invalid Date Format") if typname == "date" else (1206, "Invalid timestamp format")
+
+        def typed(value: str) -> str:
+            parsed = pg_input.auto_datetime(value, typname)
+            if parsed is None:
+                raise FieldError(code, f"{what} - value '{value[:40]}' is not recognised by 'auto'")
+            return parsed
 
     elif typname == "date":
 
@@ -313,6 +372,8 @@ def make_converter(column: Column, spec: CopySpec) -> Converter:
                     repl = rules.accept_inv_chars
                     value = _INVALID_UTF8.sub(repl, value)
                     value = _NONCHARACTERS.sub(lambda m: repl * len(m.group().encode("utf-8")), value)
+                    if on_replace is not None:
+                        on_replace(column)
             if limit is not None:
                 size = len(value.encode("utf-8"))
                 if size > limit:
@@ -333,10 +394,15 @@ def make_converter(column: Column, spec: CopySpec) -> Converter:
                 return json.dumps(value)  # a plain string becomes a SUPER string
 
     else:
+        code = 1206 if typname in ("time", "timetz") else 1200
 
         def typed(value: str) -> str:
             if _INVALID_UTF8.search(value) or "\x00" in value:
                 raise FieldError(1220, "String contains invalid or unsupported UTF8 codepoints")
-            return value  # other types: PostgreSQL's own input function judges (see known gaps)
+            if pg_input is not None:  # other types: PostgreSQL's own input function judges the value
+                message = pg_input.input_error(value, typname)
+                if message is not None:
+                    raise FieldError(code, f"Invalid {column.redshift_type} value '{value[:40]}': {message}"[:100])
+            return value
 
     return convert

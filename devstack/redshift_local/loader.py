@@ -11,6 +11,7 @@ reference", MAXERROR; "STL_LOAD_ERRORS").
 from __future__ import annotations
 
 import bz2
+import io
 import logging
 import zlib
 from collections.abc import Callable, Iterator
@@ -18,14 +19,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from devstack.redshift_local import protocol
+from devstack.redshift_local import fastpath, protocol
 from devstack.redshift_local.catalog import LoadCommitRow, LoadErrorRow, Recorder
-from devstack.redshift_local.convert import Column, FieldError, make_converter
+from devstack.redshift_local.columnar import ColumnarMismatch, columnar_records
+from devstack.redshift_local.convert import Column, FieldError, PgInput, make_converter
 from devstack.redshift_local.copy_command import CopySpec, CopySyntaxError
 from devstack.redshift_local.records import Record, csv_records, json_records, load_jsonpaths, text_records
 from devstack.redshift_local.sources import (
     S3Object,
     SourceError,
+    as_utf8,
     list_prefix,
     open_object,
     read_manifest,
@@ -36,6 +39,7 @@ from devstack.redshift_local.sqltext import quote_ident, quote_literal
 log = logging.getLogger(__name__)
 
 _SEND_THRESHOLD = 256 * 1024
+_PASS_CHUNK = 1024 * 1024
 _CLIENT_CHECK_EVERY = 5000
 
 
@@ -61,6 +65,7 @@ class BackendSession(Protocol):
 
     backend: protocol.MessageSocket
     backend_pid: int | None
+    tx_status: bytes  # of the last ReadyForQuery: I idle, T in a transaction block, E failed block
 
     def internal(self, sql: str) -> tuple[list[list[str | None]], bytes | None]: ...
 
@@ -129,6 +134,10 @@ class S3Copy:
         self.loaded_bytes = 0
         self.objects: list[S3Object] = []
         self.files: list[LoadCommitRow] = []  # one per object read, for STL_LOAD_COMMITS
+        self.replacements: list[LoadErrorRow] = []  # STL_REPLACEMENTS (first 100 lines)
+        self._current: tuple[S3Object, Record] | None = None
+        self.passthrough: fastpath.Passthrough | None = None
+        self.dialect = (",", '"')  # DELIMITER and QUOTE of the backend COPY FROM STDIN (FORMAT csv)
 
     # -- preparation (nothing sent to the backend COPY yet) ---------------------------------------
 
@@ -184,6 +193,110 @@ class S3Copy:
 
     # -- the load ---------------------------------------------------------------------------------
 
+    def _open(self, obj: S3Object, targets: list[Column], paths) -> tuple[Any, Any, Iterator[Record]]:
+        """``(stream to close, reader counting the bytes read from S3, records)`` of one object."""
+        client = self.s3_client(self.spec.region)
+        if self.spec.format in ("PARQUET", "ORC"):
+            reader, records = columnar_records(client, obj, self.spec.format, targets, self.spec.serialize_to_json)
+            return reader, reader, records
+        stream, raw_reader = open_object(client, obj, self.spec.compression)
+        stream = as_utf8(stream, self.spec.encoding)
+        if fastpath.eligible(self.spec):
+            return stream, raw_reader, None
+        return stream, raw_reader, self._records(stream, targets, paths)
+
+    def _load_delimited(
+        self, obj: S3Object, stream, targets: list[Column], converters, outcome: CopyOutcome
+    ) -> tuple[int, str | None]:
+        """Load one delimited text / CSV object: chunks ``fastpath.Passthrough`` accepts go to the backend
+        COPY as they are; from the first chunk it does not accept on, the batch path takes over.
+        Returns ``(records scanned, failure or None)``."""
+        passthrough = self.passthrough
+        if passthrough is None:
+            return self._load_batches(obj, stream, targets, converters, outcome)
+        for _ in range(self.spec.ignore_header):
+            if not stream.readline():
+                return 0, None
+        scanned, pending, chunks = 0, b"", 0
+        while True:
+            data = stream.read(_PASS_CHUNK)
+            eof = not data
+            data = pending + data
+            if eof and not data:
+                return scanned, None
+            cut = len(data) if eof else data.rfind(b"\n") + 1
+            if cut == 0:
+                pending = data
+                continue
+            chunk, pending = data[:cut], data[cut:]
+            whole = chunk if chunk.endswith(b"\n") else chunk + b"\n"
+            if not passthrough.accepts(whole):
+                rest = io.BufferedReader(fastpath.Prefixed(chunk + pending, stream), _PASS_CHUNK)
+                first_line = self.spec.ignore_header + scanned + 1
+                more, failure = self._load_batches(obj, rest, targets, converters, outcome, first_line)
+                return scanned + more, failure
+            rows = whole.count(b"\n")
+            scanned += rows
+            outcome.loaded += rows
+            self.loaded_bytes += len(whole)
+            self.session.backend.send(protocol.copy_data(whole))
+            chunks += 1
+            if chunks % 16 == 0 and self.session.client_gone():
+                raise ClientGone
+            if eof:
+                return scanned, None
+
+    def _load_batches(
+        self, obj: S3Object, stream, targets: list[Column], converters, outcome: CopyOutcome, first_line=None
+    ) -> tuple[int, str | None]:
+        """Load delimited text / CSV a batch at a time (``fastpath``); the same rows, errors and stopping
+        point as the per-record loop. Returns ``(records scanned, failure or None)``."""
+        spec, ncols, scanned = self.spec, len(targets), 0
+        for batch in fastpath.text_batches(stream, spec, first_line):
+            if self.session.client_gone():
+                raise ClientGone
+            regular, others = fastpath.split_batch(batch, ncols, spec.null_as, spec.fill_record)
+            errors: dict[int, tuple] = {}
+            columns: list[list[str | None]] = []
+            if regular:
+                rows = batch.fields if len(regular) == len(batch.fields) else [batch.fields[i] for i in regular]
+                raw_columns = fastpath.apply_null_as(list(zip(*rows, strict=True)), spec.null_as)
+                columns = [
+                    fastpath.convert_column(column, convert, spec, values, errors)
+                    for column, convert, values in zip(targets, converters, raw_columns, strict=True)
+                ]
+            if not others and not errors:
+                scanned += len(regular)
+                outcome.loaded += len(regular)
+                self._send([fastpath.csv_rows(zip(*columns, strict=True), *self.dialect)])
+                continue
+            good: list[tuple] = []
+            position = {index: k for k, index in enumerate(regular)}
+            failure = None
+            for index in range(len(batch.fields)):
+                scanned += 1
+                if index in others:
+                    row = self._convert(obj, others[index], targets, converters)
+                    if row is not None:
+                        good.append(tuple(row))
+                        continue
+                elif position[index] in errors:
+                    column, exc, raw = errors[position[index]]
+                    record = Record(batch.starts[index], batch.raws(index))
+                    self._reject(obj, record, column, (exc.code, exc.reason, exc.position), raw or "")
+                else:
+                    good.append(tuple(col[position[index]] for col in columns))
+                    continue
+                if len(self.errors) > spec.max_error:
+                    failure = failed_message(spec.table_name)
+                    break
+            outcome.loaded += len(good)
+            if good:
+                self._send([fastpath.csv_rows(iter(good), *self.dialect)])
+            if failure:
+                return scanned, failure
+        return scanned, None
+
     def _records(self, stream, targets: list[Column], paths) -> Iterator[Record]:
         if self.spec.format == "CSV":
             return csv_records(stream, self.spec, len(targets))
@@ -215,13 +328,20 @@ class S3Copy:
         targets = self._targets(columns)
         self.objects = self._resolve_objects()
         paths = self._jsonpaths(len(targets))
-        converters = [make_converter(c, self.spec) for c in targets]
+        pg_input = PgInput(self.recorder.cursor)
+        converters = [make_converter(c, self.spec, pg_input, self._replaced) for c in targets]
         column_list = ", ".join(quote_ident(c.name) for c in targets)
         outcome = CopyOutcome(self.query_id)
+        self.passthrough = fastpath.Passthrough.build(self.spec, targets)
+        if self.passthrough is not None:  # the backend COPY reads the file's own delimiter and quote
+            self.dialect = (self.passthrough.delimiter, self.passthrough.quote)
+        dialect = f"DELIMITER {quote_literal(self.dialect[0])}, QUOTE {quote_literal(self.dialect[1])}"
 
         backend = self.session.backend
         backend.send(
-            protocol.query(f"COPY {self.spec.table} ({column_list}) FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')")
+            protocol.query(
+                f"COPY {self.spec.table} ({column_list}) FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8', {dialect})"
+            )
         )
         kind, payload = backend.read_message()
         if kind != b"G":  # the backend refused the COPY (privileges, ...)
@@ -236,10 +356,16 @@ class S3Copy:
         try:
             seen = 0
             for obj in self.objects:
-                stream, raw_reader = open_object(self.s3_client(self.spec.region), obj, self.spec.compression)
+                stream, raw_reader, records = self._open(obj, targets, paths)
                 file_start, scanned, rejected_before = _utcnow(), 0, len(self.errors)
                 try:
-                    for record in self._records(stream, targets, paths):
+                    if records is None:  # delimited text / CSV: the batch path
+                        if buffer:
+                            self._send(buffer)
+                            buffer, buffered = [], 0
+                        scanned, failure = self._load_delimited(obj, stream, targets, converters, outcome)
+                        records = ()
+                    for record in records:
                         seen += 1
                         scanned += 1
                         if seen % _CLIENT_CHECK_EVERY == 0 and self.session.client_gone():
@@ -274,6 +400,8 @@ class S3Copy:
                     )
                 if failure:
                     break
+        except ColumnarMismatch as exc:
+            failure = f"Load into table '{self.spec.table_name}' failed: {exc}"
         except _STREAM_ERRORS as exc:
             failure = f"Load into table '{self.spec.table_name}' failed: error reading {exc.__class__.__name__}: {exc}"
         except ClientGone:
@@ -311,7 +439,19 @@ class S3Copy:
         self._finish(outcome, "completed")
         return outcome
 
+    def _replaced(self, column: Column) -> None:
+        """ACCEPTINVCHARS replaced a character in ``column`` of the current record (STL_REPLACEMENTS)."""
+        if self._current is None or len(self.replacements) >= 100:
+            return
+        obj, record = self._current
+        if self.replacements and self.replacements[-1].line_number == record.line_number:
+            return  # one row per line: its first column with a replacement
+        self.replacements.append(
+            LoadErrorRow(obj.url, record.line_number, column.name, "", "", 0, record.raw_line, "", 0, "")
+        )
+
     def _convert(self, obj: S3Object, record: Record, targets: list[Column], converters) -> list[str | None] | None:
+        self._current = (obj, record)
         if record.error is not None:
             self._reject(obj, record, None, record.error, "")
             return None
@@ -336,35 +476,53 @@ class S3Copy:
         )
 
     def _finish(self, outcome: CopyOutcome, status: str) -> None:
-        """Commit load errors, history and the session's last-COPY state on the separate connection."""
+        """Commit the session's last-COPY state, load errors, per-file rows and history on the separate
+        connection. Each record is written in its own transaction, the session state (what the caller
+        reads with pg_last_copy_count()/pg_last_copy_id()) first, so one failing cannot lose the others."""
         pid = self.session.backend_pid or 0
-        try:
-            self.recorder.record_errors(
+        count = outcome.loaded if outcome.ok else 0
+        if self.session.tx_status == b"T":  # in a transaction block: visible to its own snapshot too
+            _rows, _error = self.session.internal(
+                f"SELECT set_config('redshift_local.last_copy', '{int(count)},{int(self.query_id)}', false)"
+            )
+        steps = [
+            ("session state", lambda: self.recorder.set_session_state(pid, count, self.query_id)),
+            ("stl_load_errors", lambda: self.recorder.record_errors(
                 self.errors, query_id=self.query_id, table_oid=self.table_oid, session=pid,
                 user_id=self.user_id, start=self.start,
-            )  # fmt: skip
-            self.recorder.record_commits(
+            )),
+            ("stl_replacements", lambda: self.recorder.record_replacements(
+                self.replacements, query_id=self.query_id, table_oid=self.table_oid, session=pid,
+                user_id=self.user_id, start=self.start,
+            )),
+            ("stl_load_commits", lambda: self.recorder.record_commits(
                 self.files, query_id=self.query_id, user_id=self.user_id, file_format=self._file_format()
-            )
-            self.recorder.record_history(
-                user_id=self.user_id,
-                query_id=self.query_id,
-                session_id=pid,
-                database_name=self.database,
-                status=status,
-                table_name=self.spec.table_name,
-                start_time=self.start,
-                end_time=_utcnow(),
-                data_source=self.spec.source,
-                file_format=self._file_format(),
-                loaded_rows=outcome.loaded,
-                loaded_bytes=self.loaded_bytes if outcome.ok else 0,
-                source_file_count=len(self.objects),
-                source_file_bytes=sum(o.size for o in self.objects),
-                file_count_scanned=len(self.objects),
-                file_bytes_scanned=self.bytes_scanned,
-                error_count=len(self.errors),
-            )
-            self.recorder.set_session_state(pid, outcome.loaded if outcome.ok else 0, self.query_id)
-        except Exception:
-            log.exception("could not record load errors/history of COPY %s", self.query_id)
+            )),
+            ("load history", lambda: self._record_history(outcome, status, pid)),
+        ]  # fmt: skip
+        for what, step in steps:
+            try:
+                step()
+            except Exception:
+                log.exception("could not record the %s of COPY %s", what, self.query_id)
+
+    def _record_history(self, outcome: CopyOutcome, status: str, pid: int) -> None:
+        self.recorder.record_history(
+            user_id=self.user_id,
+            query_id=self.query_id,
+            session_id=pid,
+            database_name=self.database,
+            status=status,
+            table_name=self.spec.table_name,
+            start_time=self.start,
+            end_time=_utcnow(),
+            data_source=self.spec.source,
+            file_format=self._file_format(),
+            loaded_rows=outcome.loaded,
+            loaded_bytes=self.loaded_bytes if outcome.ok else 0,
+            source_file_count=len(self.objects),
+            source_file_bytes=sum(o.size for o in self.objects),
+            file_count_scanned=len(self.files),
+            file_bytes_scanned=self.bytes_scanned,
+            error_count=len(self.errors),
+        )

@@ -166,10 +166,69 @@ def parse_startup_params(packet: bytes) -> dict[str, str]:
     return params
 
 
+def startup_packet(packet: bytes, params: dict[str, str]) -> bytes:
+    """A StartupMessage with the protocol version of ``packet`` and the parameters ``params``."""
+    body = b"".join(_cstr(k) + _cstr(v) for k, v in params.items()) + b"\x00"
+    return struct.pack("!I", 8 + len(body)) + packet[4:8] + body
+
+
+def build_fields(fields: dict[str, str]) -> bytes:
+    """An ErrorResponse/NoticeResponse payload from ``{code letter: text}`` (inverse of ``parse_fields``)."""
+    return b"".join(letter.encode() + _cstr(text) for letter, text in fields.items()) + b"\x00"
+
+
+def _cstring_at(payload: bytes, offset: int) -> tuple[str, int]:
+    end = payload.index(b"\x00", offset)
+    return payload[offset:end].decode("utf-8", "replace"), end + 1
+
+
+def parse_parse(payload: bytes) -> tuple[str, str, list[int]]:
+    """A Parse message: ``(statement name, query, parameter type OIDs)``."""
+    name, offset = _cstring_at(payload, 0)
+    query, offset = _cstring_at(payload, offset)
+    (count,) = struct.unpack_from("!H", payload, offset)
+    oids = list(struct.unpack_from(f"!{count}I", payload, offset + 2))
+    return name, query, oids
+
+
+def build_parse(name: str, query: str, oids: list[int]) -> bytes:
+    """The payload of a Parse message (inverse of ``parse_parse``)."""
+    return _cstr(name) + _cstr(query) + struct.pack(f"!H{len(oids)}I", len(oids), *oids)
+
+
+def parse_bind(payload: bytes) -> tuple[str, str, list[str | None]]:
+    """A Bind message: ``(portal, statement, parameter values as text)``; binary values are decoded as
+    UTF-8 (COPY's parameters are strings)."""
+    portal, offset = _cstring_at(payload, 0)
+    statement, offset = _cstring_at(payload, offset)
+    (nformats,) = struct.unpack_from("!H", payload, offset)
+    offset += 2 + 2 * nformats
+    return portal, statement, _values(payload, offset, "replace")
+
+
+def parse_target(payload: bytes) -> tuple[str, str]:
+    """A Describe/Close message: ``("S" or "P", statement or portal name)``."""
+    return payload[:1].decode(), _cstring_at(payload, 1)[0]
+
+
+def parse_execute(payload: bytes) -> str:
+    """An Execute message: the portal name."""
+    return _cstring_at(payload, 0)[0]
+
+
+def parameter_description(oids: list[int]) -> bytes:
+    return message(b"t", struct.pack(f"!H{len(oids)}I", len(oids), *oids))
+
+
 def parse_data_row(payload: bytes) -> list[str | None]:
     """Decode a ``DataRow`` payload (text format) into Python strings / None."""
-    (count,) = struct.unpack_from("!H", payload, 0)
-    offset = 2
+    return _values(payload, 0, "strict")
+
+
+def _values(payload: bytes, offset: int, errors: str) -> list[str | None]:
+    """A count (int16) then that many length-prefixed (int32, -1 = NULL) values, decoded as UTF-8."""
+    (count,) = struct.unpack_from("!H", payload, offset)
+    offset += 2
     values: list[str | None] = []
     for _ in range(count):
         (length,) = struct.unpack_from("!i", payload, offset)
@@ -177,6 +236,6 @@ def parse_data_row(payload: bytes) -> list[str | None]:
         if length < 0:
             values.append(None)
         else:
-            values.append(payload[offset : offset + length].decode("utf-8"))
+            values.append(payload[offset : offset + length].decode("utf-8", errors))
             offset += length
     return values

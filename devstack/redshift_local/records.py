@@ -52,14 +52,35 @@ def _skip_header(lines: Iterator[str], count: int) -> int:
     return skipped
 
 
-def _fit_columns(fields: list[str | None], ncols: int, line: int, raw: str) -> Record:
+def _fit_columns(
+    fields: list[str],
+    ncols: int,
+    line: int,
+    raw: str,
+    null_as: str,
+    values: list[str] | None = None,
+    *,
+    fill: bool = False,
+) -> Record:
+    """Check the field count and map NULL AS. ``fields`` are the raw fields (compared with NULL AS),
+    ``values`` their unescaped text (default: the raw fields). A trailing delimiter after the last
+    column is dropped before NULL AS is applied, so ``NULL AS ''`` behaves like EMPTYASNULL there.
+    ``fill`` (FILLRECORD) adds empty fields for missing trailing columns: NULL for non-character
+    columns, '' for CHAR/VARCHAR unless EMPTYASNULL (COPY parameter reference, FILLRECORD)."""
     if len(fields) == ncols + 1 and fields[-1] == "":
         fields = fields[:-1]  # trailing delimiter
+        values = values[:-1] if values is not None else None
+    if fill and len(fields) < ncols:
+        missing = [""] * (ncols - len(fields))
+        values = [*values, *missing] if values is not None else None
+        fields = [*fields, *missing]
     if len(fields) < ncols:
         return Record(line, raw, error=(1214, "Delimiter not found", len(raw)))
     if len(fields) > ncols:
         return Record(line, raw, error=(1214, "Extra column(s) found", len(raw)))
-    return Record(line, raw, values=fields)
+    texts = fields if values is None else values
+    pairs = zip(fields, texts, strict=True)
+    return Record(line, raw, values=[None if field == null_as else text for field, text in pairs])
 
 
 def _split_escaped(text: str, delimiter: str) -> list[tuple[str, str]]:
@@ -82,16 +103,58 @@ def _split_escaped(text: str, delimiter: str) -> list[tuple[str, str]]:
     return fields
 
 
+def _split_quoted(text: str, delimiter: str) -> list[str] | None:
+    """REMOVEQUOTES: split at delimiters outside quotes and drop the surrounding quotation marks
+    (``"`` or ``'``); None when a quote is not closed (COPY parameter reference, REMOVEQUOTES)."""
+    fields: list[str] = []
+    index, size = 0, len(text)
+    while True:
+        if index < size and text[index] in "\"'":
+            quote = text[index]
+            end = text.find(quote, index + 1)
+            if end < 0:
+                return None
+            value = text[index + 1 : end]
+            nxt = text.find(delimiter, end + 1)
+            value += text[end + 1 : size if nxt < 0 else nxt]
+        else:
+            nxt = text.find(delimiter, index)
+            value = text[index : size if nxt < 0 else nxt]
+        fields.append(value)
+        if nxt < 0:
+            return fields
+        index = nxt + 1
+
+
+def _fixed_fields(text: str, widths: list[int]) -> list[str]:
+    """FIXEDWIDTH: cut the line into the declared widths (characters); a short line gives short or
+    empty trailing fields."""
+    fields, pos = [], 0
+    for width in widths:
+        fields.append(text[pos : pos + width])
+        pos += width
+    return fields
+
+
 def text_records(stream: io.BufferedIOBase, spec: CopySpec, ncols: int) -> Iterator[Record]:
-    """Records of a Redshift text-format (character-delimited) file."""
+    """Records of a Redshift text-format file: character-delimited (DELIMITER, ESCAPE, REMOVEQUOTES)
+    or FIXEDWIDTH; IGNOREBLANKLINES skips lines holding only a line feed (not counted as records)."""
     lines = iter_text_lines(stream)
     line_number = _skip_header(lines, spec.ignore_header)
-    delimiter, null_as = spec.field_delimiter, spec.null_as
+    delimiter, null_as, fill = spec.field_delimiter, spec.null_as, spec.fill_record
+    widths = [width for _label, width in spec.fixed_width] if spec.fixed_width is not None else None
     for line in lines:
         line_number += 1
+        if spec.ignore_blank_lines and line == "\n":
+            continue
         start = line_number
         text = line[:-1] if line.endswith("\n") else line
-        if spec.escape:
+        if widths is not None:
+            if len(widths) != ncols:
+                yield Record(start, text, error=(1203, "Incorrect number of columns for fixed-width data", 0))
+                continue
+            yield _fit_columns(_fixed_fields(text, widths), ncols, start, text, null_as, fill=fill)
+        elif spec.escape:
             while line.endswith("\n") and (len(text) - len(text.rstrip("\\"))) % 2 == 1:
                 nxt = next(lines, None)  # an escaped newline continues the record
                 if nxt is None:
@@ -99,12 +162,17 @@ def text_records(stream: io.BufferedIOBase, spec: CopySpec, ncols: int) -> Itera
                 line_number += 1
                 line = nxt
                 text = text + "\n" + (nxt[:-1] if nxt.endswith("\n") else nxt)
-            fields: list[str | None] = [
-                None if raw == null_as else value for raw, value in _split_escaped(text, delimiter)
-            ]
+            pairs = _split_escaped(text, delimiter)
+            raw_fields, values = [raw for raw, _ in pairs], [v for _, v in pairs]
+            yield _fit_columns(raw_fields, ncols, start, text, null_as, values, fill=fill)
+        elif spec.remove_quotes:
+            fields = _split_quoted(text, delimiter)
+            if fields is None:
+                yield Record(start, text, error=(1214, "Unterminated quoted string (REMOVEQUOTES)", len(text)))
+            else:
+                yield _fit_columns(fields, ncols, start, text, null_as, fill=fill)
         else:
-            fields = [None if field == null_as else field for field in text.split(delimiter)]
-        yield _fit_columns(fields, ncols, start, text)
+            yield _fit_columns(text.split(delimiter), ncols, start, text, null_as, fill=fill)
 
 
 class _CountingLines:
@@ -146,8 +214,9 @@ def csv_records(stream: io.BufferedIOBase, spec: CopySpec, ncols: int) -> Iterat
             yield Record(start, counter.take_raw(), error=(1216, f"Invalid CSV input: {exc}", 0))
             return
         raw = counter.take_raw()
-        fields: list[str | None] = [None if field == null_as else field for field in (row or [""])]
-        yield _fit_columns(fields, ncols, start, raw)
+        if spec.ignore_blank_lines and not row and raw == "":
+            continue
+        yield _fit_columns(row or [""], ncols, start, raw, null_as, fill=spec.fill_record)
 
 
 _JSONPATH_PART = re.compile(

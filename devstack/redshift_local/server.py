@@ -10,6 +10,7 @@ import threading
 
 import psycopg2.extensions
 
+from devstack.redshift_local import compat
 from devstack.redshift_local.catalog import Bootstrapper
 from devstack.redshift_local.session import ClientSession
 
@@ -43,13 +44,22 @@ class RedshiftLocal:
     ``RedshiftLocal(postgres_dsn, host, port).start()`` binds at once (``.port`` is then known,
     ``port=0`` picks a free one) and serves clients in background threads; ``.dsn()`` gives the libpq
     URI to connect through it; ``.stop()`` closes everything. ``s3_endpoint_url`` defaults to
-    ``$AWS_ENDPOINT_URL`` read at each COPY.
+    ``$AWS_ENDPOINT_URL`` read at each COPY. Client sessions run at ``isolation`` (default
+    ``$REDSHIFT_LOCAL_ISOLATION``, else read committed; Redshift's is serializable: see ``compat``).
     """
 
     def __init__(
-        self, postgres_dsn: str, host: str = "127.0.0.1", port: int = 0, s3_endpoint_url: str | None = None
+        self,
+        postgres_dsn: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        s3_endpoint_url: str | None = None,
+        isolation: str | None = None,
     ) -> None:
         self.postgres_dsn = postgres_dsn
+        self.isolation = isolation or compat.isolation_from_env()
+        if self.isolation not in compat.ISOLATION_LEVELS:
+            raise ValueError(f"isolation must be one of {', '.join(compat.ISOLATION_LEVELS)}")
         self.host = host
         self.port = port
         self.s3_endpoint_url = s3_endpoint_url

@@ -16,13 +16,15 @@ import socket
 import struct
 from typing import TYPE_CHECKING, Any
 
-from devstack.redshift_local import protocol
+from devstack.redshift_local import compat, protocol
 from devstack.redshift_local.catalog import Recorder, next_query_id
 from devstack.redshift_local.copy_command import CopySyntaxError, UnsupportedCopyOption, parse_copy
 from devstack.redshift_local.loader import ClientGone, LoadFailure, S3Copy
 from devstack.redshift_local.protocol import ConnectionClosed, MessageSocket
 from devstack.redshift_local.sources import s3_client
 from devstack.redshift_local.sqltext import (
+    bind_parameters,
+    is_parameterised_s3_copy,
     is_s3_copy,
     is_transaction_control,
     quote_literal,
@@ -36,8 +38,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_MAYBE_INTERESTING = re.compile(r"\bcopy\b.*\bfrom\b\s*'s3://|\bcreate\b.*\btable\b", re.IGNORECASE | re.DOTALL)
+_MAYBE_INTERESTING = re.compile(r"\bcopy\b.*\bfrom\b\s*[Ee]?'s3://|\bcreate\b.*\btable\b", re.IGNORECASE | re.DOTALL)
+_MAYBE_COPY = re.compile(r"\bcopy\b", re.IGNORECASE)
 _FLUSH_AT = 64 * 1024
+_EXTENDED = (b"P", b"B", b"D", b"C", b"E", b"H", b"S")
+# What ends the backend's answer to one extended-protocol message relayed inside a held batch.
+_ANSWER_ENDS = {b"P": b"1", b"B": b"2", b"D": b"Tn", b"C": b"3", b"E": b"CIs"}
 
 
 class ClientSession:
@@ -54,6 +60,11 @@ class ClientSession:
         self.database = ""
         self.recorder: Recorder | None = None
         self._s3_clients: dict[str | None, Any] = {}
+        # Extended query protocol: COPY statements/portals the proxy runs itself, and the messages of
+        # the current Sync batch that touch them (see ``_extended``).
+        self.held_statements: dict[str, tuple[str, list[int]]] = {}
+        self.held_portals: dict[str, str] = {}
+        self.batch: list[tuple[bytes, bytes]] | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -99,7 +110,7 @@ class ClientSession:
         except Exception as exc:  # e.g. the database does not exist: the backend will say so
             log.warning("could not prepare database %r: %s", self.database, exc)
         self.backend = MessageSocket(self.server.open_backend())
-        self.backend.send(packet)
+        self.backend.send(protocol.startup_packet(packet, compat.startup_params(params, self.server.isolation)))
         self.recorder = Recorder(self.server.postgres_dsn, self.database)
         return True
 
@@ -128,10 +139,18 @@ class ClientSession:
             self.pending = max(0, self.pending - 1)
         elif kind == b"K":
             (self.backend_pid,) = struct.unpack_from("!i", payload, 0)
+        elif kind == b"S":
+            payload = compat.parameter_status(payload)
+        elif kind == b"E":
+            payload = compat.error(payload)
         return protocol.message(kind, payload)
 
     def _from_client(self, kind: bytes, payload: bytes) -> bool:
         assert self.backend is not None
+        if kind in _EXTENDED and self._extended(kind, payload):
+            return True
+        if kind == b"P":
+            payload = self._rewrite_parse(payload)
         if kind == b"Q":
             sql = payload[:-1].decode("utf-8", "replace")
             if _MAYBE_INTERESTING.search(sql) and self._intercept(sql):
@@ -141,6 +160,109 @@ class ClientSession:
             self.pending += 1
         self.backend.send(protocol.message(kind, payload))
         return kind != b"X"
+
+    # -- extended query protocol --------------------------------------------------------------------
+
+    def _rewrite_parse(self, payload: bytes) -> bytes:
+        """A Parse of a Redshift CREATE TABLE gets the translated text (as a simple Query would)."""
+        name, query, oids = protocol.parse_parse(payload)
+        self.held_statements.pop(name, None)
+        if not _MAYBE_INTERESTING.search(query):
+            return payload
+        rewritten = rewrite_create_table(query)
+        if rewritten == query:
+            return payload
+        log.info("intercepted Redshift DDL (extended protocol), running as: %s", redact(rewritten))
+        return protocol.build_parse(name, rewritten, oids)
+
+    def _holds(self, kind: bytes, payload: bytes) -> bool:
+        if kind == b"P":
+            _name, query, _oids = protocol.parse_parse(payload)
+            return bool(_MAYBE_COPY.search(query)) and is_parameterised_s3_copy(query)
+        if kind == b"B":
+            portal, statement, _values = protocol.parse_bind(payload)
+            if statement in self.held_statements:
+                return True
+            self.held_portals.pop(portal, None)
+            return False
+        if kind in (b"D", b"C"):
+            target, name = protocol.parse_target(payload)
+            return name in (self.held_statements if target == "S" else self.held_portals)
+        if kind == b"E":
+            return protocol.parse_execute(payload) in self.held_portals
+        return False
+
+    def _extended(self, kind: bytes, payload: bytes) -> bool:
+        """Hold the Sync batch of a ``COPY ... FROM 's3://...'`` / ``FROM $n`` sent with the extended
+        query protocol (Parse/Bind/Describe/Execute/Close ... Sync, as psycopg 3 or redshift_connector
+        send it) and answer it when its Sync arrives. False: relay the message as usual."""
+        if self.batch is None:
+            if kind == b"S" or not self._holds(kind, payload):
+                return False
+            self.batch = []
+        self.batch.append((kind, payload))
+        if kind == b"S":
+            batch, self.batch = self.batch, None
+            self._run_batch(batch)
+        return True
+
+    def _run_batch(self, batch: list[tuple[bytes, bytes]]) -> None:
+        assert self.backend is not None
+        self._drain()
+        failed = relayed = False
+        for kind, payload in batch[:-1]:
+            if failed or kind == b"H":
+                continue  # after an error everything up to Sync is skipped, as PostgreSQL does
+            if kind == b"P" and self._holds(kind, payload):
+                name, query, oids = protocol.parse_parse(payload)
+                self.held_statements[name] = (query, oids)
+                self.client.send(protocol.message(b"1"))
+            elif kind == b"B" and self._holds(kind, payload):
+                portal, statement, values = protocol.parse_bind(payload)
+                try:
+                    self.held_portals[portal] = bind_parameters(self.held_statements[statement][0], values)
+                except IndexError:
+                    self.client.send(protocol.error_response("bind message supplies too few parameters", "08P01"))
+                    failed = True
+                    continue
+                self.client.send(protocol.message(b"2"))
+            elif kind == b"D" and self._holds(kind, payload):
+                target, name = protocol.parse_target(payload)
+                if target == "S":
+                    query, oids = self.held_statements[name]
+                    count = query.count("$")
+                    oids = (oids + [25] * count)[:count]
+                    self.client.send(protocol.parameter_description([oid or 25 for oid in oids]))
+                self.client.send(protocol.message(b"n"))  # NoData: COPY returns no rows
+            elif kind == b"C" and self._holds(kind, payload):
+                target, name = protocol.parse_target(payload)
+                (self.held_statements if target == "S" else self.held_portals).pop(name, None)
+                self.client.send(protocol.message(b"3"))
+            elif kind == b"E" and self._holds(kind, payload):
+                sql = self.held_portals[protocol.parse_execute(payload)]
+                failed = not (self._copy(sql) if is_s3_copy(sql) else self._run_statement(sql))
+            else:  # another statement in the same batch: relay it and its answer
+                relayed = True
+                self.backend.send(protocol.message(kind, payload) + protocol.message(b"H"))
+                failed = not self._relay_answer(_ANSWER_ENDS.get(kind, b""))
+        self.held_portals.pop("", None)  # the unnamed portal ends with the batch
+        if relayed:
+            self.backend.send(protocol.message(b"S"))
+            self.pending += 1
+            self._drain()
+        else:
+            self.client.send(protocol.ready_for_query(self.tx_status))
+
+    def _relay_answer(self, ends: bytes) -> bool:
+        """Relay backend messages until one whose type is in ``ends`` (True) or an error (False)."""
+        assert self.backend is not None
+        while True:
+            kind, payload = self.backend.read_message()
+            self.client.send(self._from_backend(kind, payload))
+            if kind == b"E":
+                return False
+            if kind in ends:
+                return True
 
     # -- interception -------------------------------------------------------------------------------
 
@@ -173,7 +295,7 @@ class ClientSession:
         if implicit:
             _rows, error = self.internal("COMMIT" if ok else "ROLLBACK")
             if error is not None and ok:
-                self.client.send(protocol.message(b"E", error))
+                self.client.send(protocol.message(b"E", compat.error(error)))
         self.client.send(protocol.ready_for_query(self.tx_status))
         return True
 
@@ -196,6 +318,7 @@ class ClientSession:
                 break
             if kind == b"E":
                 ok = False
+                payload = compat.error(payload)
             out += protocol.message(kind, payload)
             if kind == b"G":  # COPY FROM STDIN inside a split query: the client sends the data
                 self.client.send(bytes(out))
@@ -302,7 +425,7 @@ class ClientSession:
             "" if outcome.ok else " - failed",
         )
         if outcome.backend_error is not None:
-            self.client.send(protocol.message(b"E", outcome.backend_error))
+            self.client.send(protocol.message(b"E", compat.error(outcome.backend_error)))
             return False
         if outcome.error_message is not None:
             self.client.send(protocol.error_response(outcome.error_message, "XX000"))

@@ -196,6 +196,43 @@ def open_object(client: Any, obj: S3Object, compression: str | None) -> tuple[io
     return buffered, raw
 
 
+_CODECS = {"UTF16": "utf-16", "UTF16LE": "utf-16-le", "UTF16BE": "utf-16-be"}
+
+
+class _Utf8Transcoder(io.RawIOBase):
+    """Re-encodes a UTF-16 byte stream as UTF-8, chunk by chunk (undecodable units become U+FFFD)."""
+
+    def __init__(self, stream: io.BufferedIOBase, codec: str) -> None:
+        self._text = io.TextIOWrapper(stream, encoding=codec, errors="replace", newline="")
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        while not self._pending:
+            chunk = self._text.read(_READ_SIZE // 2)
+            if not chunk:
+                return 0
+            self._pending = chunk.encode("utf-8", "surrogatepass")
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+    def close(self) -> None:
+        self._text.close()
+        super().close()
+
+
+def as_utf8(stream: io.BufferedIOBase, encoding: str) -> io.BufferedIOBase:
+    """``stream`` decoded from COPY's ENCODING (UTF8, UTF16 with a byte order mark, UTF16LE, UTF16BE)
+    and re-encoded as UTF-8, streaming (AWS "COPY parameter reference", ENCODING)."""
+    if encoding == "UTF8":
+        return stream
+    return io.BufferedReader(_Utf8Transcoder(stream, _CODECS[encoding]), _READ_SIZE)
+
+
 def iter_text_lines(stream: io.BufferedIOBase) -> Iterator[str]:
     """Lines of ``stream`` decoded as UTF-8 one at a time; invalid bytes become lone surrogates
     (``surrogateescape``) so the converter can reject or replace them per field (ACCEPTINVCHARS)."""

@@ -161,6 +161,39 @@ def is_s3_copy(sql: str) -> bool:
     return False
 
 
+def is_parameterised_s3_copy(sql: str) -> bool:
+    """True for ``COPY ... FROM 's3://...'`` or ``COPY ... FROM $n`` (a source bound by the driver)."""
+    if is_s3_copy(sql):
+        return True
+    tokens = significant(tokenize(sql))
+    if not tokens or tokens[0].upper != "COPY":
+        return False
+    return any(
+        a.upper == "FROM" and b.text == "$" and c.kind == "number"
+        for a, b, c in zip(tokens, tokens[1:], tokens[2:], strict=False)
+    )
+
+
+def bind_parameters(sql: str, values: list[str | None]) -> str:
+    """``sql`` with each ``$n`` outside literals replaced by the n-th value as a SQL literal (None: NULL).
+
+    Raises ``IndexError`` when ``$n`` has no value."""
+    tokens = tokenize(sql)
+    out: list[str] = []
+    index = 0
+    while index < len(tokens):
+        token = tokens[index]
+        nxt = tokens[index + 1] if index + 1 < len(tokens) else None
+        if token.text == "$" and token.kind == "op" and nxt is not None and nxt.kind == "number" and nxt.text.isdigit():
+            value = values[int(nxt.text) - 1]
+            out.append("NULL" if value is None else quote_literal(value))
+            index += 2
+            continue
+        out.append(token.text)
+        index += 1
+    return "".join(out)
+
+
 # ----------------------------------------------------------------------------------------------
 # CREATE TABLE rewriting (Redshift "CREATE TABLE" reference: DISTSTYLE, DISTKEY, SORTKEY, ENCODE,
 # IDENTITY, BACKUP; "Data types" reference: VARCHAR(MAX) = 65535 bytes, TEXT = VARCHAR(256), SUPER).
@@ -202,6 +235,7 @@ def _rewrite_column(tokens: list[Token]) -> list[Token]:
     out = list(tokens)
     drop: set[int] = set()
     replace: dict[int, str] = {}
+    byte_limit: tuple[str, int | None] | None = None
     # The type: the significant token after the column name.
     if len(sig) > 1:
         type_index = sig[1]
@@ -211,19 +245,26 @@ def _rewrite_column(tokens: list[Token]) -> list[Token]:
             type_index, after = after, _next_sig(out, after)
             word = "VARCHAR"
         has_args = after < len(out) and out[after].text == "("
+        arg = _next_sig(out, after) if has_args else len(out)
+        declared = int(out[arg].text) if arg < len(out) and out[arg].text.isdigit() else None
         if word in _VARCHAR_WORDS or (word == "VARYING" and tokens[sig[1]].upper == "CHARACTER"):
             if has_args:
-                arg = _next_sig(out, after)
                 if _is(out, arg, "MAX"):
                     replace[arg] = "65535"
+                    declared = 65535
             else:
                 replace[type_index] = out[type_index].text + "(256)"
+                declared = 256
             if word == "NVARCHAR":
                 replace.setdefault(type_index, "VARCHAR")
-        elif word == "NCHAR":
-            replace[type_index] = "CHAR"
+            byte_limit = ("character varying", declared)
+        elif word in ("CHAR", "CHARACTER", "NCHAR", "BPCHAR"):
+            if word == "NCHAR":
+                replace[type_index] = "CHAR"
+            byte_limit = ("character", declared if has_args else 1)
         elif word == "TEXT" and not has_args:
             replace[type_index] = "VARCHAR(256)"
+            byte_limit = ("character varying", 256)
         elif word == "SUPER":
             replace[type_index] = "JSONB"
         elif word == "VARBYTE":
@@ -261,7 +302,16 @@ def _rewrite_column(tokens: list[Token]) -> list[Token]:
             result.append(Token("word", replace[i]))
         elif i not in drop:
             result.append(token)
+    if byte_limit is not None and byte_limit[1] is not None:
+        result.append(Token("word", " " + _byte_length_check(tokens[sig[0]].text, *byte_limit)))
     return result
+
+
+def _byte_length_check(column: str, type_name: str, limit: int) -> str:
+    """A CHECK that counts CHAR/VARCHAR lengths in bytes, as Redshift does ("Character types"), and fails
+    like PostgreSQL's own length check (SQLSTATE 22001, "value too long for type character varying(n)")."""
+    label = quote_literal(f"{type_name}({limit})")
+    return f"CHECK ({column} IS NULL OR octet_length({column}) <= {limit} OR redshift_local.value_too_long({label}))"
 
 
 def _rewrite_table_attributes(tokens: list[Token]) -> list[Token]:

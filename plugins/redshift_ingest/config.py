@@ -262,7 +262,7 @@ class FileType(_Model):
     tags: tuple[str, ...] = ()
     source: Source
     target: Target
-    format: Literal["csv", "text", "json"]
+    format: Literal["csv", "text", "json", "parquet", "orc"]
     compression: Literal["auto", "none", "gzip", "bzip2", "zstd"] = "auto"
     copy_options: CopyOptions = CopyOptions()
     prepare: Prepare = Prepare()
@@ -302,6 +302,10 @@ class FileType(_Model):
             raise ValueError("quote applies to format csv only")
         if self.format != "json" and opts.json_paths != "auto":
             raise ValueError("json_paths applies to format json only")
+        if self.format in ("parquet", "orc"):  # AWS "COPY from columnar data formats": typed, self-compressed
+            text_options = CopyOptions(max_error=opts.max_error, region=opts.region)
+            if opts != text_options or self.compression not in ("auto", "none"):
+                raise ValueError(f"format {self.format} takes only max_error and region (and no compression)")
         if self.target.on_new_version == "replace":
             if self.load_mode == "replace":
                 raise ValueError("target.on_new_version applies to load_mode append (replace empties the table anyway)")

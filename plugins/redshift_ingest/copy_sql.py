@@ -59,7 +59,10 @@ def build_copy(
     opts = file_type.copy_options
     clauses = ["IAM_ROLE %(iam_role)s"]
     params: dict[str, Any] = {"copy_from": copy_from, "iam_role": iam_role_arn}
-    if file_type.format == "json":
+    columnar = file_type.format in ("parquet", "orc")
+    if columnar:
+        clauses.append(f"FORMAT AS {file_type.format.upper()}")
+    elif file_type.format == "json":
         clauses.append("FORMAT AS JSON %(json_paths)s")
         params["json_paths"] = opts.json_paths
     else:
@@ -75,7 +78,7 @@ def build_copy(
             clauses.append(f"IGNOREHEADER {int(opts.ignore_header)}")
     if manifest:
         clauses.append("MANIFEST")
-    if compression:
+    if compression and not columnar:
         clauses.append({"gzip": "GZIP", "bzip2": "BZIP2", "zstd": "ZSTD"}[compression])
     # Conversion and load options: (clause, option, takes a value?). An unset option (None, False, or an
     # empty format) leaves its clause out; ``NULL AS ''`` is meaningful, so an empty null_as stays.

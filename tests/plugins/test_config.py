@@ -66,7 +66,7 @@ def test_the_shipped_configs_are_valid():
             "target.table",
             "schema.table",
         ),
-        ({"format": "parquet"}, "format", "'csv', 'text' or 'json'"),
+        ({"format": "avro"}, "format", "'csv', 'text', 'json', 'parquet' or 'orc'"),
         ({"copy_options": {"delimiter": ";;"}}, "copy_options.delimiter", "one character"),
         ({"copy_options": {"max_error": -1}}, "copy_options.max_error", "greater than or equal to 0"),
         (

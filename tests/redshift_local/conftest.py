@@ -37,13 +37,12 @@ def bucket(s3) -> str:
     return name
 
 
-@pytest.fixture
-def connect(redshift_local) -> Iterator[Callable[..., psycopg2.extensions.connection]]:
-    """Open psycopg2 connections through the stand-in (closed after the test)."""
+def connections(server: RedshiftLocal) -> Iterator[Callable[..., psycopg2.extensions.connection]]:
+    """Yield a function opening psycopg2 connections through ``server``; closes them afterwards."""
     opened = []
 
     def _connect(autocommit: bool = True) -> psycopg2.extensions.connection:
-        conn = psycopg2.connect(redshift_local.dsn())
+        conn = psycopg2.connect(server.dsn())
         conn.autocommit = autocommit
         opened.append(conn)
         return conn
@@ -51,6 +50,28 @@ def connect(redshift_local) -> Iterator[Callable[..., psycopg2.extensions.connec
     yield _connect
     for conn in opened:
         conn.close()
+
+
+@pytest.fixture
+def connect(redshift_local) -> Iterator[Callable[..., psycopg2.extensions.connection]]:
+    """Open psycopg2 connections through the stand-in (closed after the test)."""
+    yield from connections(redshift_local)
+
+
+@pytest.fixture
+def cur(connect):
+    """A cursor on an autocommit connection through the stand-in."""
+    with connect().cursor() as cursor:
+        yield cursor
+
+
+def load(cur, table: str, ddl: str, url: str, options: str) -> tuple[int, list[tuple]]:
+    """Create ``table (ddl)``, COPY ``url`` into it with ``options``; return (rowcount, rows by column 1)."""
+    cur.execute(f"create table {table} ({ddl})")
+    cur.execute(f"copy {table} from '{url}' iam_role 'arn:aws:iam::0123456789012:role/R' {options}")
+    loaded = cur.rowcount
+    cur.execute(f"select * from {table} order by 1")
+    return loaded, cur.fetchall()
 
 
 @pytest.fixture

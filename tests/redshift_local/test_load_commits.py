@@ -43,12 +43,6 @@ def _expected(rows: list[str]) -> tuple[int, int]:
     return len(rows), rejected
 
 
-@pytest.fixture
-def cur(connect):
-    with connect().cursor() as cursor:
-        yield cursor
-
-
 def test_manifest_copy_counts_per_file_add_up_to_pg_last_copy_count(cur, s3, bucket, table_name):
     parts = _parts(s3, bucket, "weather/", 3)
     manifest = {"entries": [{"url": url, "mandatory": True} for url in parts]}
