@@ -52,12 +52,12 @@ chaos: venv
 	$(PYTEST) tests/faults -m slow -s -p no:logging
 
 # Benchmarks and memory measurements (not timed assertions).
+bench: venv
+	$(PYTEST) -m slow --ignore=tests/faults -s -p no:logging
+
 # The Redshift stand-in against raw COPY FROM STDIN (3 alternating runs each on a generated 100 MB CSV).
 bench-standin: venv
 	$(BIN)/python -m devstack.redshift_local.bench --mb 100 --runs 3
-
-bench: venv
-	$(PYTEST) -m slow --ignore=tests/faults -s -p no:logging
 
 # Drain a backlog of 1,000 small real files under the real local Airflow scheduler, batched against one
 # file per run; prints files per minute, COPY transactions and whether per-file counts agree.
