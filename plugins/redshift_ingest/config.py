@@ -30,6 +30,7 @@ IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]{0,126}$")
 NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 # A closed vocabulary keeps tags useful for filtering in the UI (checked by a DAG-policy test).
 KNOWN_TAGS = frozenset({"ingest", "tickit", "csv", "json", "gzip", "zip", "weather", "events", "finance"})
+DURATION = re.compile(r"^([1-9][0-9]{0,4})\s*([mhd])$")  # alerts.expect_every: 90m, 6h, 1d
 IAM_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 # Seconds between two register checks when a file type does not say (see Sensor).
 DEFAULT_POLL_SECONDS = {"deferrable": 5, "reschedule": 60}
@@ -192,6 +193,22 @@ class Alerts(_Model):
     slack: bool = False
     email: tuple[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")], ...] = ()
     on_rejects: bool = Field(True, description="also alert when a file loads with rejected rows")
+    backlog_minutes: int | None = Field(
+        None, ge=1, le=7 * 24 * 60, description="alert when the oldest NEW file has waited longer (minutes)"
+    )
+    expect_every: timedelta | None = Field(
+        None, description="alert when no file arrived for this long: '90m', '6h', '1d' (a feed gone silent)"
+    )
+
+    @field_validator("expect_every", mode="before")
+    @classmethod
+    def _expect_every(cls, value: object) -> object:
+        if isinstance(value, str) and (match := DURATION.match(value.strip())):
+            number, unit = int(match.group(1)), match.group(2)
+            return timedelta(**{{"m": "minutes", "h": "hours", "d": "days"}[unit]: number})
+        if isinstance(value, str | int) and not isinstance(value, bool):
+            raise ValueError(f"expected a duration like '90m', '6h' or '1d', got {value!r}")
+        return value
 
 
 class Sensor(_Model):

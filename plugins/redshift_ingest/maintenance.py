@@ -1,8 +1,8 @@
-"""The register's housekeeping DAGs: ``reap_expired_claims`` and ``reconcile_landing``."""
+"""The register's housekeeping DAGs: ``reap_expired_claims``, ``reconcile_landing`` and ``register_health``."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.sdk import DAG, task
@@ -96,3 +96,91 @@ def build_reconcile_dag(settings: Settings, file_types: tuple[FileType, ...]) ->
 
         reconcile_register()
     return dag
+
+
+HEALTH_EVERY = timedelta(minutes=5)
+
+
+def build_health_dag(settings: Settings, file_types: tuple[FileType, ...]) -> DAG:
+    """``register_health``: every 5 minutes, the backlog metrics of every file type and the backlog
+    and freshness alerts (``alerts.backlog_minutes``, ``alerts.expect_every``), once per incident
+    with a resolution message (state in ``<register>_alerts``; see :mod:`redshift_ingest.health`)."""
+    with DAG(
+        dag_id="register_health",
+        description="Backlog metrics per file type; backlog and silent-feed alerts, once per incident",
+        schedule=HEALTH_EVERY,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args={"owner": OWNER, "retries": 2, "retry_delay": timedelta(minutes=1)},
+        tags=["ingest"],
+        doc_md="Emits `redshift_ingest.backlog_files.<file_type>` and "
+        "`redshift_ingest.backlog_age_seconds.<file_type>`; alerts when the oldest NEW file is older than "
+        "`alerts.backlog_minutes` or no file arrived for `alerts.expect_every`, and again when it is resolved.",
+    ) as dag:
+
+        @task(task_id="check_backlog_and_freshness")
+        def check_backlog_and_freshness(**context: Any) -> dict[str, list[str]]:
+            return check_health(settings, file_types, context)
+
+        check_backlog_and_freshness()
+    return dag
+
+
+def check_health(
+    settings: Settings, file_types: tuple[FileType, ...], context: Any, now: datetime | None = None
+) -> dict[str, list[str]]:
+    """One health check: backlog gauges for every file type, then alerts for incidents that opened
+    and resolutions for those that closed.
+
+    :returns: ``{"opened": ["<file_type> <kind>", ...], "resolved": [...]}`` (XCom).
+    """
+    from redshift_ingest import health, metrics
+    from redshift_ingest.hooks.warehouse import WarehouseHook
+    from redshift_ingest.notifications import FileAlert, send_alert
+    from redshift_ingest.register import ensure_register
+
+    now = now or datetime.now(UTC).replace(tzinfo=None)
+    conn = WarehouseHook(warehouse_conn_id=settings.warehouse_conn_id).get_conn()
+    try:
+        ensure_register(conn, settings)
+        health.ensure_alert_state(conn, settings)
+        states = health.file_type_health(conn, settings, file_types)
+        for state in states:
+            metrics.backlog(state.file_type, state.new_files, state.oldest_new_age(now))
+        current = health.current_incidents(conn, settings, file_types, states, now)
+        opened, closed = health.track_incidents(conn, settings, current, now)
+    finally:
+        conn.close()
+    by_name = {ft.name: ft for ft in file_types}
+    dag_id, run_id = context["dag"].dag_id, context["run_id"]
+    for incident in opened:
+        alert = FileAlert(
+            file_type=incident.file_type,
+            dag_id=dag_id,
+            run_id=run_id,
+            status=incident.kind,
+            bucket=incident.bucket,
+            key=incident.key,
+            error_message=incident.detail,
+        )
+        send_alert(alert, by_name[incident.file_type], settings, context)
+    for row in closed:
+        file_type = by_name.get(row["file_type"])
+        if file_type is None:
+            continue  # a file type removed from the config: its incident closes silently
+        alert = FileAlert(
+            file_type=file_type.name,
+            dag_id=dag_id,
+            run_id=run_id,
+            status=f"RESOLVED {row['kind']}",
+            bucket=settings.landing_bucket,
+            key=file_type.source.prefix,
+            error_message=f"resolved after {now - row['opened_at']} (opened {row['opened_at']:%Y-%m-%d %H:%M} UTC: "
+            f"{row['detail']})",
+        )
+        send_alert(alert, file_type, settings, context)
+    return {
+        "opened": [f"{i.file_type} {i.kind}" for i in opened],
+        "resolved": [f"{r['file_type']} {r['kind']}" for r in closed],
+    }

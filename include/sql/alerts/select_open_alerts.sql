@@ -1,0 +1,3 @@
+SELECT file_type, kind, opened_at, detail
+FROM {{ alerts }}
+WHERE resolved_at IS NULL;
