@@ -18,6 +18,7 @@ from typing import Any
 from airflow.sdk import DAG, Param, task
 
 from redshift_ingest import tasks
+from redshift_ingest.assets import asset_for
 from redshift_ingest.config import FileType, Settings
 from redshift_ingest.operators.copy_into_target import CopyIntoTargetOperator
 from redshift_ingest.sensors import build_wait_sensor
@@ -109,7 +110,7 @@ def build_dag(file_type: FileType, settings: Settings) -> DAG:
         def prepare_files(claimed: list[dict[str, Any]], **context: Any) -> list[dict[str, Any]]:
             return tasks.prepare_files(file_type, settings, claimed, context)
 
-        @task(task_id="finish_files")
+        @task(task_id="finish_files", outlets=[asset_for(file_type, settings)])
         def finish_files(claimed: list[dict[str, Any]], **context: Any) -> dict[str, Any]:
             return tasks.finish_files(file_type, settings, claimed, context)
 

@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from airflow.sdk import Asset
 
 REDSHIFT_PORT = 5439
-ASSET_SCHEME = "x-redshift-ingest"  # Airflow leaves "x-" schemes as they are (no URI normaliser)
 
 
 @attr.define
@@ -167,30 +166,10 @@ def table_columns(cur, table: str) -> list[tuple[str, str]]:
     """(column name, data type) of ``schema.table`` from ``information_schema.columns``, in order
     (the query the Amazon provider's ``get_facets_from_redshift_table`` runs, with bound values)."""
     schema_name, _, table_name = table.partition(".")
-    cur.execute(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = %(schema)s AND table_name = %(table)s ORDER BY ordinal_position",
-        {"schema": schema_name, "table": table_name},
-    )
+    from redshift_ingest.sql import render
+
+    cur.execute(render("load/table_columns.sql"), {"schema": schema_name, "table": table_name})
     return [(name, type_) for name, type_ in cur.fetchall()]
-
-
-def asset_for(file_type: FileType, settings: Settings) -> Asset:
-    """The Asset of a file type's target table: the outlet of its ingest DAG.
-
-    ``name`` is the table (``schema.table``), ``uri`` ``x-redshift-ingest://<warehouse_conn_id>/<schema>/<table>``
-    (known at parse time without reading the connection; ``x-`` schemes are left as they are by
-    Airflow's URI normaliser). File types sharing a table share the asset. Downstream DAGs:
-    ``schedule=[Asset.ref(name="analytics.penguins")]`` or ``schedule=[asset_for(file_type, settings)]``.
-    """
-    from airflow.sdk import Asset
-
-    table = file_type.target.table
-    return Asset(
-        name=f"{table.schema_name}.{table.table}",
-        uri=f"{ASSET_SCHEME}://{settings.warehouse_conn_id}/{table.schema_name}/{table.table}",
-        group="redshift_table",
-    )
 
 
 def load_event_extra(file_type: FileType, row: Mapping[str, Any]) -> dict[str, Any]:

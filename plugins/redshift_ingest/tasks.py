@@ -14,7 +14,8 @@ from typing import Any
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from redshift_ingest import paths, register
+from redshift_ingest import metrics, paths, register
+from redshift_ingest.assets import asset_for
 from redshift_ingest.batch_load import S3_CONCURRENCY, FileLoad, object_change, table_columns
 from redshift_ingest.config import FileType, Settings, quote_identifier
 from redshift_ingest.errors import FileDataError, Policy, RunHadFailures, policy_of
@@ -220,6 +221,7 @@ def prepare_files(
                 failed += 1
             elif rejection:
                 fail_file(conn, settings, row, run_id, f"{rejection} | file {url}", quarantine=True)
+                metrics.file_failed(file_type.name)
                 failed += 1
             else:
                 if prepared.staged_keys:
@@ -366,11 +368,34 @@ def finish_files(
             moved = list(pool.map(lambda r: _archive_one(hook, settings, r), loaded))
         archived = {r["file_id"]: key for r, key in zip(loaded, moved, strict=True) if key}
         register.mark_done_files(conn, settings, run_id, archived)
+        for r in loaded:
+            if r["file_id"] in archived:
+                metrics.file_loaded(
+                    file_type.name,
+                    rows_loaded=r["rows_loaded"],
+                    rows_rejected=r["rows_rejected"],
+                    size_bytes=r["size_bytes"],
+                    load_duration=(r["loaded_at"] - r["claimed_at"]) if r.get("claimed_at") else None,
+                )
         _clear_manifests(hook, settings, file_type, run_id)
         rows = register.run_files(conn, settings, run_id, [c.file_id for c in claims])
     finally:
         conn.close()
     summary = {status.lower(): sum(1 for r in rows if r["status"] == status) for status in _RUN_STATUSES}
+    finished = [r for r in rows if r["file_id"] in archived]
+    if finished and context.get("outlet_events") is not None:
+        # The target table's asset event: what this run loaded into it.
+        event = context["outlet_events"][asset_for(file_type, settings)]
+        event.extra.update(
+            {
+                "file_type": file_type.name,
+                "files": len(finished),
+                "file_ids": [r["file_id"] for r in finished][:100],
+                "rows_loaded": sum(r["rows_loaded"] or 0 for r in finished),
+                "rows_rejected": sum(r["rows_rejected"] or 0 for r in finished),
+                "size_bytes": sum(r["size_bytes"] or 0 for r in finished),
+            }
+        )
     log.info("Run finished: %s", ", ".join(f"{n} {s}" for s, n in summary.items() if n) or "nothing to finish")
     failed = [r for r in rows if r["status"] in (register.FAILED, register.FILTERED_OUT)]
     rejects = [r for r in rows if r["status"] == register.DONE_WITH_REJECTS and file_type.alerts.on_rejects]
@@ -519,6 +544,7 @@ class FailureHandler:
                     quarantine=quarantine and row["loaded_at"] is None,
                     load=result if len(rows) == 1 else None,
                 )
+                metrics.file_failed(self.file_type.name)
                 marked += 1
             rows = register.run_files(conn, self.settings, run_id, [c.file_id for c in claims])
         finally:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.sdk import BaseOperator
 
-from redshift_ingest import paths, register, tasks
+from redshift_ingest import metrics, paths, register, tasks
 from redshift_ingest.batch_load import BatchFile, BatchLoader, FileFailure, LoadError
 from redshift_ingest.config import FileType, Settings, default_settings
 from redshift_ingest.errors import FileDataError, LoadConfigError, RunHadFailures
@@ -145,6 +145,20 @@ class CopyIntoTargetOperator(BaseOperator):
             for failure in outcome.failures if outcome else []:
                 self._set_aside(conn, settings, by_id[failure.file.file_id], run_id, failure)
             after = {r["file_id"]: r for r in register.run_files(conn, settings, run_id, [c.file_id for c in claims])}
+            loaded_ids = {x.file_id for x in outcome.loads} if outcome else set()
+            self._lineage = {
+                "inputs": [u for f in files if f.file_id in loaded_ids for u in f.entries],
+                "rows_loaded": sum(x.rows_loaded for x in outcome.loads) if outcome else 0,
+                "rows_rejected": sum(x.rows_rejected for x in outcome.loads) if outcome else 0,
+                "size_bytes": sum(f.size_bytes or 0 for f in files if f.file_id in loaded_ids),
+                "file_id": next(iter(loaded_ids)) if len(loaded_ids) == 1 else None,
+                "connection": hook.get_connection(settings.warehouse_conn_id),
+            }
+            from redshift_ingest import lineage  # OpenLineage's client: not at DAG parse time
+
+            with conn.cursor() as cur:
+                self._lineage["columns"] = lineage.table_columns(cur, str(self.file_type.target.table))
+            conn.rollback()
         finally:
             conn.close()
         results = [
@@ -178,6 +192,30 @@ class CopyIntoTargetOperator(BaseOperator):
             "mode": outcome.mode if outcome else None,
         }
 
+    def get_openlineage_facets_on_complete(self, task_instance: Any):
+        """OpenLineage facets of the batch's load (see :func:`redshift_ingest.lineage.copy_facets`): every
+        S3 object the COPYs read as inputs, the target table (with its schema) as output, the rows
+        loaded and rejected of the batch as statistics."""
+        from redshift_ingest import lineage
+
+        facts = getattr(self, "_lineage", None)
+        if not facts or not facts["inputs"]:
+            return None
+        connection = facts["connection"]
+        return lineage.copy_facets(
+            facts["inputs"],
+            str(self.file_type.target.table),
+            facts["columns"],
+            facts["rows_loaded"],
+            facts["rows_rejected"],
+            host=connection.host,
+            port=connection.port,
+            database=connection.schema,
+            size_bytes=facts["size_bytes"],
+            file_id=facts["file_id"],
+            replaced_table=self.file_type.load_mode == "replace",
+        )
+
     def _single(self, results: list[dict[str, Any]], failed: list[FileFailure], outcome) -> dict[str, Any]:
         """One file given as ``claimed_file``: its result, or the exception a one-file load raises."""
         if failed:
@@ -206,6 +244,7 @@ class CopyIntoTargetOperator(BaseOperator):
         if failure.kind == "changed":
             register.mark_changed(conn, settings, row["file_id"], run_id, failure.message)
             return
+        metrics.file_failed(self.file_type.name, failure.load.rows_rejected if failure.load else None)
         tasks.fail_file(
             conn,
             settings,
