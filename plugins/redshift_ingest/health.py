@@ -171,7 +171,7 @@ def track_incidents(
     closed: list[dict[str, Any]] = []
     try:
         with conn.cursor() as cur:
-            cur.execute(f"LOCK {alert_state_table(settings).quoted}")
+            cur.execute(_alerts_sql("lock_alert_state.sql", settings))
             cur.execute(_alerts_sql("select_open_alerts.sql", settings))
             columns = [d[0] for d in cur.description]
             open_now = {(r[0], r[1]): dict(zip(columns, r, strict=True)) for r in cur.fetchall()}

@@ -309,10 +309,7 @@ def reconcile(conn, settings: Settings, file_types: tuple[FileType, ...], s3_cli
     bucket = settings.landing_bucket
     landed = list(list_landing(s3_client, bucket, settings.landing_prefix))
     with conn.cursor() as cur:
-        cur.execute(
-            f"SELECT s3_key, etag, status FROM {settings.register_table.quoted} WHERE bucket = %(bucket)s",
-            {"bucket": bucket},
-        )
+        cur.execute(render_register("select_known_versions.sql", settings), {"bucket": bucket})
         known = {(key, etag): status for key, etag, status in cur.fetchall()}
     conn.rollback()
     missed = [o for o in landed if (o.key, o.etag) not in known]

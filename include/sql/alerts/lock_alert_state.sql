@@ -1,0 +1,2 @@
+-- One health check at a time opens or closes incidents (AWS "LOCK").
+LOCK {{ alerts }};
