@@ -201,6 +201,7 @@ class BatchLoader:
         self.outcome = BatchOutcome()
         self.staging_table = f"stage_{file_type.name}"
         self._rejected_counts: dict[str, int] = {}
+        self._last_ok_query = 0  # the newest COPY of this session that succeeded
 
     # -- the batch ------------------------------------------------------------------------------
 
@@ -349,6 +350,7 @@ class BatchLoader:
         cur.execute(copy.sql, copy.parameters)
         cur.execute(render("load/last_copy.sql"))
         rows_loaded, query_id = cur.fetchone()
+        self._last_ok_query = max(self._last_ok_query, int(query_id))
         return int(rows_loaded), int(query_id)
 
     def _copy_manifests(self, cur, files: list[BatchFile]) -> dict[str, FileLoad]:
@@ -443,6 +445,8 @@ class BatchLoader:
         with self.conn.cursor() as cur:
             cur.execute(render(f"load/failed_copy_id_{self.source}.sql"))
             query_id = cur.fetchone()[0]
+            if query_id is not None and query_id <= self._last_ok_query:
+                query_id = None  # the errors of an earlier, successful COPY: this one recorded none
             errors = self._errors_by_file(cur, query_id) if query_id else {}
             counts = dict(self._rejected_counts) if query_id else {}
         self.conn.rollback()
