@@ -26,6 +26,7 @@ a COPY (the distinct runs whose files were loaded), read from the register.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -213,15 +214,28 @@ def main(argv: list[str] | None = None) -> int:
     include = private_include(workdir)
     env = {**os.environ, "REDSHIFT_INGEST_INCLUDE_DIR": str(include)}
     stack_dir = workdir / "airflow-local"
-    command = [sys.executable, "-m", "devstack.airflow_local", "--workdir", str(stack_dir), "--port", str(args.port)]
-    airflow = subprocess.Popen(
-        command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    command = [
+        sys.executable,
+        "-m",
+        "devstack.airflow_local",
+        "--workdir",
+        str(stack_dir),
+        "--port",
+        str(args.port),
+        "--ready-timeout",
+        "900",
+    ]
+    airflow_log = Path(tempfile.gettempdir()) / "bench-backlog-airflow.log"
+    with airflow_log.open("wb") as output:
+        airflow = subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
-        deadline = time.monotonic() + 600
+        deadline = time.monotonic() + 1200
         while not (stack_dir / "stack.json").exists():
             if airflow.poll() is not None or time.monotonic() > deadline:
-                print("the local Airflow did not start (see its process logs)", file=sys.stderr)
+                tail = airflow_log.read_text(errors="replace")[-3000:]
+                print(f"the local Airflow did not start ({airflow_log}):\n{tail}", file=sys.stderr)
                 return 1
             time.sleep(1)
         state = json.loads((stack_dir / "stack.json").read_text())
@@ -256,11 +270,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0 if identical else 1
     finally:
-        os.killpg(airflow.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(airflow.pid, signal.SIGTERM)
         try:
             airflow.wait(timeout=60)
         except subprocess.TimeoutExpired:
-            os.killpg(airflow.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(airflow.pid, signal.SIGKILL)
         shutil.rmtree(workdir, ignore_errors=True)
 
 
