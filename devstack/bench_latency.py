@@ -141,7 +141,8 @@ def start_airflow(workdir: Path, include: Path, port: int, log_path: Path) -> su
     }
     with log_path.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "devstack.airflow_local", "--workdir", str(workdir), "--port", str(port)],
+            [sys.executable, "-m", "devstack.airflow_local", "--workdir", str(workdir), "--port", str(port)]
+            + ["--ready-timeout", "1200"],
             cwd=REPO,
             env=env,
             stdout=out,
