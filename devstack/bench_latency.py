@@ -58,6 +58,7 @@ LATENCY_FILES = {
     "tweets": ("json/sample-tweets-100.jsonl", "tweets.jsonl"),
     "languages": ("zip/table.csv.zip", "table.csv.zip"),
 }
+READY = ("--ready-timeout", "1200")  # a busy machine can take minutes to parse and start
 OLD_SENSOR = {"mode": "reschedule", "poke_interval_seconds": 60, "timeout_seconds": 3600}
 
 
@@ -141,8 +142,7 @@ def start_airflow(workdir: Path, include: Path, port: int, log_path: Path) -> su
     }
     with log_path.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "devstack.airflow_local", "--workdir", str(workdir), "--port", str(port)]
-            + ["--ready-timeout", "1200"],
+            [sys.executable, "-m", "devstack.airflow_local", "--workdir", str(workdir), "--port", str(port), *READY],
             cwd=REPO,
             env=env,
             stdout=out,
