@@ -58,6 +58,7 @@ LATENCY_FILES = {
     "tweets": ("json/sample-tweets-100.jsonl", "tweets.jsonl"),
     "languages": ("zip/table.csv.zip", "table.csv.zip"),
 }
+READY = ("--ready-timeout", "1200")  # a busy machine can take minutes to parse and start
 OLD_SENSOR = {"mode": "reschedule", "poke_interval_seconds": 60, "timeout_seconds": 3600}
 
 
@@ -130,10 +131,18 @@ def mode_of(dag_id: str) -> str:
 
 
 def start_airflow(workdir: Path, include: Path, port: int, log_path: Path) -> subprocess.Popen:
-    env = {**os.environ, "REDSHIFT_INGEST_INCLUDE_DIR": str(include), "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "REDSHIFT_INGEST_INCLUDE_DIR": str(include),
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        # A shared, overloaded machine: give the one-worker API server and DAG imports time rather than
+        # measure Airflow's 5 s execution-API timeout (a task that cannot start is retried 30 s later).
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "60",
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "300",
+    }
     with log_path.open("ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "devstack.airflow_local", "--workdir", str(workdir), "--port", str(port)],
+            [sys.executable, "-m", "devstack.airflow_local", "--workdir", str(workdir), "--port", str(port), *READY],
             cwd=REPO,
             env=env,
             stdout=out,
@@ -305,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     log_path = workdir / "airflow_local.log"
     log_path.unlink(missing_ok=True)
     shutil.rmtree(workdir / "airflow", ignore_errors=True)  # no stale stack.json from an earlier run
+    # SIGTERM stops the local Airflow too (the finally below), as Ctrl-C does.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     proc = start_airflow(workdir / "airflow", include, args.port, log_path)
     try:
         state = wait_for_stack(proc, workdir / "airflow", log_path)

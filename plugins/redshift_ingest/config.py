@@ -461,11 +461,8 @@ def check_file_types(directory: Path | None = None, settings: Settings | None = 
         except ConfigError as err:
             errors.setdefault(path, []).append(str(err))
             continue
-        if not file_type.source.prefix.startswith(settings.landing_prefix):
-            errors.setdefault(path, []).append(
-                f"{path}: source.prefix: {file_type.source.prefix!r} is outside the landing prefix "
-                f"{settings.landing_prefix!r} (settings.yaml): the register never sees keys there"
-            )
+        if outside := _outside_landing(path, file_type, settings):
+            errors.setdefault(path, []).append(outside)
             continue
         valid[path] = file_type
     for path, message in _conflicts(valid):
@@ -474,6 +471,16 @@ def check_file_types(directory: Path | None = None, settings: Settings | None = 
     return FileTypesReport(
         file_types=tuple(ft for path, ft in valid.items() if path not in refused),
         errors={path: "\n".join(messages) for path, messages in errors.items()},
+    )
+
+
+def _outside_landing(path: Path, file_type: FileType, settings: Settings) -> str | None:
+    """The error message when the file type's prefix is not under the landing prefix, else None."""
+    if file_type.source.prefix.startswith(settings.landing_prefix):
+        return None
+    return (
+        f"{path}: source.prefix: {file_type.source.prefix!r} is outside the landing prefix "
+        f"{settings.landing_prefix!r} (settings.yaml): the register never sees keys there"
     )
 
 
@@ -605,6 +612,27 @@ def load_file_types(directory: Path | None = None, settings: Settings | None = N
 def default_report() -> FileTypesReport:
     """The deployed file types, valid and refused (cached per process: DAG parsing reads the YAML once)."""
     return check_file_types(settings=default_settings())
+
+
+def deployed_file_type(dag_id: str) -> FileType | None:
+    """The deployed file type whose DAG is ``dag_id`` (``ingest_<name>``), read from its file alone.
+
+    For a worker that parses the DAG file to run one task: one YAML file instead of all of them
+    (cross-file conflicts were checked by the DAG processor, which parses every file).
+
+    :returns: None when ``dag_id`` is not an ingest DAG, or no such config file exists.
+    :raises ConfigError: the file is invalid or outside the landing prefix.
+    """
+    name = dag_id.removeprefix("ingest_")
+    if name == dag_id or not NAME.match(name):
+        return None
+    path = paths.file_types_dir() / f"{name}.yaml"
+    if not path.is_file():
+        return None
+    file_type = load_file_type(path)
+    if outside := _outside_landing(path, file_type, default_settings()):
+        raise ConfigError(outside)
+    return file_type
 
 
 def default_file_types() -> tuple[FileType, ...]:

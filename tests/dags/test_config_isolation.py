@@ -52,3 +52,15 @@ def test_a_broken_config_is_an_import_error_and_the_others_load(tmp_path):
     message = errors["ingest_config_errors.py"]
     assert f"{configs / 'broken.yaml'}: cannot read YAML" in message
     assert f"{configs / 'weather_elsewhere.yaml'}: source.prefix: 'inbox/' is outside the landing prefix" in message
+
+
+def test_a_worker_builds_only_the_dag_of_its_task():
+    """The task runner parses the DAG file under a parsing context naming its DAG (what Airflow's
+    task_runner sets); the file then builds that one DAG, from that one YAML file."""
+    from airflow.dag_processing.dagbag import DagBag
+    from airflow.sdk.definitions._internal.dag_parsing_context import _airflow_parsing_context_manager
+
+    with _airflow_parsing_context_manager(dag_id="ingest_tweets", task_id="claim_file"):
+        bag = DagBag(str(REPO / "dags" / "ingest_file_types.py"))
+    assert (bag.dag_ids, bag.import_errors) == (["ingest_tweets"], {})
+    assert next(t.task_id for t in bag.dags["ingest_tweets"].topological_sort()) == "wait_for_new_file"

@@ -46,7 +46,7 @@ def poller_sessions(conn) -> int:
 
 
 def test_serializes_to_its_importable_classpath(settings):
-    classpath, kwargs = trigger("tweets", settings, poll_interval=2).serialize()
+    classpath, kwargs = trigger("tweets", settings, poll_interval=2, deadline=time.time() + 60).serialize()
     assert classpath == "redshift_ingest.triggers.register_trigger.NewFileTrigger"
     assert NewFileTrigger(**kwargs).serialize() == (classpath, kwargs)
 
@@ -97,7 +97,8 @@ def _weather() -> FileType:
     base = next(ft for ft in default_file_types() if ft.name == "seattle_weather")
     data = base.model_dump()
     data["target"] = {**data["target"], "table": "weather.deferred"}
-    data["sensor"] = {"poke_interval_seconds": 1}
+    # Bounded, so that a file that never comes ends the run (skipped) instead of hanging the test.
+    data["sensor"] = {"poke_interval_seconds": 1, "timeout_seconds": 1200}
     return FileType.model_validate(data)
 
 
@@ -122,7 +123,7 @@ def test_a_fresh_warehouse_run_creates_the_register_defers_and_loads_the_next_fi
 
         conn = WarehouseHook(warehouse_conn_id=settings.warehouse_conn_id).get_conn()
         try:
-            deadline = time.monotonic() + 120
+            deadline = time.monotonic() + 900  # the run may take minutes to reach its wait on a busy machine
             while time.monotonic() < deadline and not poller_sessions(conn):
                 time.sleep(0.2)
             seen["trigger_polling"] = bool(poller_sessions(conn))
@@ -139,6 +140,24 @@ def test_a_fresh_warehouse_run_creates_the_register_defers_and_loads_the_next_fi
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
     assert states["wait_for_new_file"] == "success" and states["mark_done"] == "success", states
     assert register.get_file(warehouse, settings, obj.file_id)["status"] == "DONE"
+    warehouse.rollback()
+
+
+def test_a_fresh_warehouse_with_no_file_ends_skipped_not_failed(landing, warehouse, settings):
+    """First start: no register, no file. The run creates the register, waits its (short) timeout in
+    the trigger and ends with the wait skipped; nothing fails."""
+    with warehouse.cursor() as cur:
+        cur.execute(f"DROP TABLE {settings.register_table.quoted}")
+    warehouse.commit()
+    data = _weather().model_dump()
+    data["sensor"] = {"poke_interval_seconds": 1, "timeout_seconds": 10}
+
+    run = build_dag(FileType.model_validate(data), settings).test()
+
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["wait_for_new_file"] == "skipped", states
+    assert "failed" not in states.values() and run.state == "success"
+    assert register.get_file(warehouse, settings, "0" * 64) is None  # the register exists, empty
     warehouse.rollback()
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from typing import Any
 
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 from airflow.providers.common.sql.sensors.sql import SqlSensor
+from airflow.sdk.exceptions import AirflowSensorTimeout
 
 from redshift_ingest.config import FileType, Settings
 from redshift_ingest.hooks.warehouse import WarehouseHook
@@ -90,18 +92,25 @@ class RegisterSensor(SqlSensor):
                 register_table=str(self.settings.register_table),
                 file_type=self.file_type.name,
                 poll_interval=self.poll_interval,
+                deadline=time.time() + self.timeout,
             ),
             method_name="execute_complete",
             timeout=timedelta(seconds=self.timeout),
         )
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> None:
-        """Resume after the trigger fired. :raises RegisterUnavailable: the trigger reported an error."""
-        from redshift_ingest.triggers.register_trigger import FOUND
+        """Resume after the trigger fired.
+
+        :raises AirflowSensorTimeout: no file before the timeout (skipped by ``soft_fail``).
+        :raises RegisterUnavailable: the trigger reported an error (retried).
+        """
+        from redshift_ingest.triggers.register_trigger import FOUND, TIMEOUT
 
         if event and event.get("status") == FOUND:
             self.log.info("%s NEW file(s) of %s in the register", event.get("new_files"), self.file_type.name)
             return
+        if event and event.get("status") == TIMEOUT:
+            raise AirflowSensorTimeout(f"no {self.file_type.name} file in {self.timeout:.0f}s")
         raise RegisterUnavailable(f"waiting for a {self.file_type.name} file: {(event or {}).get('message', event)}")
 
 

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 FOUND = "found"
 ERROR = "error"
+TIMEOUT = "timeout"
 
 
 class RegisterPoller:
@@ -125,16 +126,20 @@ class RegisterPoller:
 class NewFileTrigger(BaseTrigger):
     """Fire once the register holds a NEW file of ``file_type``.
 
-    Events (``TriggerEvent.payload``): ``{"status": "found", "file_type": ..., "new_files": n}``, or
+    Events (``TriggerEvent.payload``): ``{"status": "found", "file_type": ..., "new_files": n}``;
     ``{"status": "error", "file_type": ..., "message": ...}`` when the register could not be read
     for ``error_tolerance_seconds`` in a row (shorter outages are logged and waited out, so that one
-    broken connection does not send every waiting file type back to a worker at once).
+    broken connection does not send every waiting file type back to a worker at once); or
+    ``{"status": "timeout", ...}`` at ``deadline``. The deadline is the trigger's own (an absolute
+    time, so a triggerer restart keeps it) besides the scheduler's deferral timeout, so that runs
+    without a scheduler (``dag.test()``) end too.
 
     :param conn_id: warehouse connection id.
     :param register_table: ``schema.table`` of the register (validated by :class:`~redshift_ingest.config.TableName`).
     :param file_type: the file type's name.
     :param poll_interval: seconds between register checks.
     :param error_tolerance_seconds: seconds of failing checks before the error event.
+    :param deadline: UNIX time (seconds) after which the wait ends with the timeout event; None: never.
     """
 
     def __init__(
@@ -144,6 +149,7 @@ class NewFileTrigger(BaseTrigger):
         file_type: str,
         poll_interval: float = 5.0,
         error_tolerance_seconds: float = 120.0,
+        deadline: float | None = None,
     ) -> None:
         super().__init__()
         self.conn_id = conn_id
@@ -151,6 +157,7 @@ class NewFileTrigger(BaseTrigger):
         self.file_type = file_type
         self.poll_interval = float(poll_interval)
         self.error_tolerance_seconds = float(error_tolerance_seconds)
+        self.deadline = deadline
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -161,6 +168,7 @@ class NewFileTrigger(BaseTrigger):
                 "file_type": self.file_type,
                 "poll_interval": self.poll_interval,
                 "error_tolerance_seconds": self.error_tolerance_seconds,
+                "deadline": self.deadline,
             },
         )
 
@@ -170,7 +178,12 @@ class NewFileTrigger(BaseTrigger):
         seen = 0
         async with poller.subscribe(self.poll_interval):
             while True:
-                seen = await poller.next_poll(seen)
+                remaining = None if self.deadline is None else self.deadline - time.time()
+                try:
+                    seen = await asyncio.wait_for(poller.next_poll(seen), timeout=remaining)
+                except TimeoutError:
+                    yield TriggerEvent({"status": TIMEOUT, "file_type": self.file_type})
+                    return
                 if poller.error is None:
                     failing_since = None
                     if new_files := poller.counts.get(self.file_type, 0):
