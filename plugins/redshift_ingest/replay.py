@@ -16,11 +16,9 @@ import logging
 import sys
 from typing import Any
 
-from airflow.providers.amazon.aws.hooks.s3 import S3Hook
-
 from redshift_ingest import register
 from redshift_ingest.config import Settings
-from redshift_ingest.s3_objects import ObjectConflict, move_object
+from redshift_ingest.s3_objects import ObjectConflict, move_object, s3_hook
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +39,7 @@ def replay(conn, settings: Settings, file_id: str) -> dict[str, Any]:
         raise ValueError(f"file_id {file_id} is {row['status']}; only FAILED files are replayed")
     if row["quarantine_key"]:
         move_object(
-            S3Hook(aws_conn_id=settings.aws_conn_id),
+            s3_hook(settings.aws_conn_id),
             row["bucket"],
             row["quarantine_key"],
             row["s3_key"],
@@ -65,7 +63,7 @@ def restore_for_reload(settings: Settings, row: dict[str, Any]) -> None:
         newer upload): it is not overwritten.
     """
     if row["archive_key"]:
-        hook = S3Hook(aws_conn_id=settings.aws_conn_id)
+        hook = s3_hook(settings.aws_conn_id)
         move_object(hook, row["bucket"], row["archive_key"], row["s3_key"], overwrite=False)
 
 
@@ -88,7 +86,7 @@ def hold_claim(conn, settings: Settings, file_id: str, run_id: str) -> dict[str,
     conn.rollback()
     if row and row["status"] == register.FAILED and row["run_id"] == run_id:
         if row["quarantine_key"]:
-            hook = S3Hook(aws_conn_id=settings.aws_conn_id)
+            hook = s3_hook(settings.aws_conn_id)
             try:
                 move_object(hook, row["bucket"], row["quarantine_key"], row["s3_key"], overwrite=False)
             except ObjectConflict as err:

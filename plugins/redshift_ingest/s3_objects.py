@@ -7,10 +7,20 @@ when the source is gone and the destination exists, the move already happened.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
-from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+if TYPE_CHECKING:
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
 log = logging.getLogger(__name__)
+
+
+def s3_hook(aws_conn_id: str) -> S3Hook:
+    """Airflow's ``S3Hook`` for ``aws_conn_id`` (the Amazon provider is imported here, inside tasks,
+    not when the DAG folder is parsed)."""
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+    return S3Hook(aws_conn_id=aws_conn_id)
 
 
 class ObjectMissing(FileNotFoundError):

@@ -9,9 +9,8 @@ from __future__ import annotations
 import hashlib
 import logging
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from redshift_ingest import metrics, paths, register
@@ -25,8 +24,11 @@ from redshift_ingest.prepare import FileRejected, PrepareSpec
 from redshift_ingest.prepare import prepare_file as prepare
 from redshift_ingest.prepare.staging import staging_root
 from redshift_ingest.replay import hold_claim, replay, restore_for_reload
-from redshift_ingest.s3_objects import ObjectConflict, ObjectMissing, move_object
+from redshift_ingest.s3_objects import ObjectConflict, ObjectMissing, move_object, s3_hook
 from redshift_ingest.sql import render
+
+if TYPE_CHECKING:
+    from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +196,7 @@ def prepare_files(
     claims = claims_of(claimed)
     run_id = context["run_id"]
     conn = _warehouse(settings)
-    s3 = S3Hook(aws_conn_id=settings.aws_conn_id).get_conn()
+    s3 = s3_hook(settings.aws_conn_id).get_conn()
     try:
         rows = hold_files(conn, settings, claims, run_id)
         todo = [r for r in rows if r["status"] == register.IN_PROGRESS and r["loaded_at"] is None]
@@ -287,7 +289,7 @@ def fail_file(
 ) -> None:
     """Mark one file of the run FAILED now (its batch goes on), quarantining it when its data is at
     fault and clearing what was staged for it."""
-    hook = S3Hook(aws_conn_id=settings.aws_conn_id)
+    hook = s3_hook(settings.aws_conn_id)
     quarantine_key = _quarantine(hook, settings, row["bucket"], row["s3_key"]) if quarantine else None
     _clear_staging(hook, settings, row["bucket"], row["s3_key"])
     register.mark_failed(
@@ -359,7 +361,7 @@ def finish_files(
     claims = claims_of(claimed)
     run_id = context["run_id"]
     conn = _warehouse(settings)
-    hook = S3Hook(aws_conn_id=settings.aws_conn_id)
+    hook = s3_hook(settings.aws_conn_id)
     try:
         rows = register.run_files(conn, settings, run_id, [c.file_id for c in claims])
         loaded = [r for r in rows if r["status"] == register.IN_PROGRESS and r["loaded_at"] is not None]

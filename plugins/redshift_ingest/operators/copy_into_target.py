@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 from airflow.sdk import BaseOperator
 
 from redshift_ingest import metrics, paths, register, tasks
@@ -16,6 +15,7 @@ from redshift_ingest.batch_load import BatchFile, BatchLoader, FileFailure, Load
 from redshift_ingest.config import FileType, Settings, default_settings
 from redshift_ingest.errors import FileDataError, LoadConfigError, RunHadFailures
 from redshift_ingest.hooks.warehouse import WarehouseHook
+from redshift_ingest.s3_objects import s3_hook
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -116,7 +116,7 @@ class CopyIntoTargetOperator(BaseOperator):
         run_id = context["run_id"]
         tasks.ensure_target_table(self.file_type, settings)
         hook = WarehouseHook(warehouse_conn_id=settings.warehouse_conn_id)
-        s3 = S3Hook(aws_conn_id=settings.aws_conn_id).get_conn()
+        s3 = s3_hook(settings.aws_conn_id).get_conn()
         conn = hook.get_conn()
         try:
             rows = tasks.hold_files(conn, settings, claims, run_id)
