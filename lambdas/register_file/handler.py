@@ -25,11 +25,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from redshift_ingest import register
 from redshift_ingest.config import default_file_types, default_settings
 from redshift_ingest.registration import (
     EventError,
     connect_from_environment,
+    ensure_register_if_missing,
     objects_from_event,
     register_landed,
     settings_from_environment,
@@ -45,7 +45,7 @@ def _warehouse(settings):
     global _connection
     if _connection is None or _connection.closed:
         _connection = connect_from_environment()
-        register.ensure_register(_connection, settings)
+        ensure_register_if_missing(_connection, settings)  # the register's DDL needs more grants
     return _connection
 
 

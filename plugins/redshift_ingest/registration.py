@@ -37,6 +37,7 @@ from redshift_ingest import register
 from redshift_ingest.config import FileType, Settings, match_file_type
 from redshift_ingest.register import S3Object
 from redshift_ingest.sql import render_register
+from redshift_ingest.tls import ssl_options
 
 log = logging.getLogger(__name__)
 
@@ -332,6 +333,10 @@ def reconcile(conn, settings: Settings, file_types: tuple[FileType, ...], s3_cli
 def connect_from_environment():
     """A psycopg2 connection from ``REDSHIFT_HOST/PORT/DATABASE/USER`` and a password fetched by name.
 
+    TLS: ``REDSHIFT_SSLMODE`` (default ``verify-full``: encrypted, server certificate and host name
+    checked) and ``REDSHIFT_SSLROOTCERT`` (the CA bundle; default ``certifi``'s, which holds the
+    Amazon Root CAs: see :mod:`redshift_ingest.tls`).
+
     The password comes from Secrets Manager (``REDSHIFT_SECRET_ARN``: a secret whose JSON has
     ``password``, as Redshift's managed secrets do) or SSM Parameter Store
     (``REDSHIFT_PASSWORD_PARAMETER``, a SecureString), never from the environment itself.
@@ -359,10 +364,31 @@ def connect_from_environment():
         dbname=env["REDSHIFT_DATABASE"],
         user=env["REDSHIFT_USER"],
         password=password,
-        sslmode=env.get("REDSHIFT_SSLMODE", "prefer"),
         connect_timeout=10,
         application_name="register_file",
+        **ssl_options(env.get("REDSHIFT_SSLMODE", "verify-full"), env.get("REDSHIFT_SSLROOTCERT")),
     )
+
+
+def ensure_register_if_missing(conn, settings: Settings) -> bool:
+    """Create the register (:func:`register.ensure_register`) only when it does not exist.
+
+    Its DDL needs more than the least-privilege users have (``CREATE SCHEMA IF NOT EXISTS`` checks
+    CREATE on the database even when the schema exists): an admin creates the register once
+    (``include/sql/grants/least_privilege.sql``), and the users only look it up in ``pg_tables``.
+
+    :returns: True when it was created now.
+    """
+    table = settings.register_table
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT 1 FROM pg_tables WHERE schemaname = %s AND tablename = %s", (table.schema_name, table.table)
+        )
+        exists = cur.fetchone() is not None
+    conn.rollback()
+    if not exists:
+        register.ensure_register(conn, settings)
+    return not exists
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -380,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     settings, file_types = settings_from_environment(default_settings()), default_file_types()
     conn = connect_from_environment()
     try:
-        register.ensure_register(conn, settings)
+        ensure_register_if_missing(conn, settings)
         s3 = boto3.client("s3")
         if args.reconcile:
             print(json.dumps(reconcile(conn, settings, file_types, s3), indent=2))

@@ -3,11 +3,14 @@ keys are user input, escaped wherever they are shown; one alert can list a run's
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from email.header import decode_header, make_header
 
 import pytest
 
+from redshift_ingest.config import Settings
 from redshift_ingest.notifications import BatchAlert, FileAlert, FileLine, printable, send_alert
 
 BUCKET = "example-landing-bucket"
@@ -122,3 +125,30 @@ def test_one_alert_lists_every_file_of_a_run(sinks, weather, settings):
 
 def test_printable_escapes_control_characters_only():
     assert printable("a\nb\r\tc\x1b[31m\u2028 été 中") == r"a\nb\r\tc\x1b[31m\u2028 été 中"
+
+
+def test_email_through_ses_when_the_connection_is_aws(sinks, weather, settings, monkeypatch):
+    """``smtp_conn_id`` naming an ``aws`` connection sends with the Amazon provider's ``SesNotifier``
+    (moto's SES API: it counts the messages it accepted from a verified sender)."""
+    import boto3
+
+    ses = boto3.client("ses", region_name="us-east-1")
+    ses.verify_email_identity(EmailAddress="alerts@example.com")
+    before = sum(p["DeliveryAttempts"] for p in ses.get_send_statistics()["SendDataPoints"])
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SES_ALERTS",
+        json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "testing",
+                "password": "testing",
+                "extra": {"endpoint_url": endpoint, "region_name": "us-east-1", "from_email": "alerts@example.com"},
+            }
+        ),
+    )
+    ses_settings = Settings.model_validate({**settings.model_dump(), "smtp_conn_id": "ses_alerts"})
+    send_alert(alert("landing/weather/<b>ses</b>\n.csv"), weather, ses_settings, {})
+    after = sum(p["DeliveryAttempts"] for p in ses.get_send_statistics()["SendDataPoints"])
+    assert after > before  # moto counts its delivery attempts per destination it parsed
+    assert not sinks.smtp.messages  # not through SMTP

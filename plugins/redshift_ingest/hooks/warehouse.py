@@ -7,6 +7,8 @@ from typing import Any
 import psycopg2
 from airflow.providers.common.sql.hooks.sql import DbApiHook
 
+from redshift_ingest.tls import ssl_options
+
 
 class WarehouseHook(DbApiHook):
     """Talk to Redshift (or the local stand-in) with psycopg2, the driver Redshift supports.
@@ -16,7 +18,12 @@ class WarehouseHook(DbApiHook):
     (host, port, login, password, schema as the database) and these extras:
 
     - ``iam_role_arn``: the role COPY assumes to read S3 (``IAM_ROLE``), required by COPY;
-    - ``sslmode``: libpq's sslmode (``require`` on Redshift; the stand-in answers SSL with "no");
+    - ``sslmode``: libpq's sslmode: ``verify-full`` on Redshift (encrypted, and the server's
+      certificate checked against the CA bundle and the host name; ``require`` checks nothing); the
+      stand-in answers SSL with "no", so leave it out locally;
+    - ``sslrootcert``: path of the CA bundle for ``verify-ca`` / ``verify-full`` (default:
+      ``certifi``'s, which holds the Amazon Root CAs Redshift's certificates chain to; see
+      :mod:`redshift_ingest.tls`);
     - ``connect_timeout``: seconds (default 10).
 
     Whether it reaches Redshift or the stand-in is decided by host and port only.
@@ -33,7 +40,8 @@ class WarehouseHook(DbApiHook):
     def get_conn(self) -> psycopg2.extensions.connection:
         """A new psycopg2 connection (autocommit off). Password never logged.
 
-        :raises psycopg2.OperationalError: the warehouse cannot be reached.
+        :raises psycopg2.OperationalError: the warehouse cannot be reached (or TLS failed).
+        :raises ValueError: the ``sslrootcert`` extra names no readable file.
         """
         conn = self.get_connection(self.get_conn_id())
         extra = conn.extra_dejson
@@ -48,8 +56,7 @@ class WarehouseHook(DbApiHook):
             "keepalives": 1,
             "keepalives_idle": 60,
         }
-        if extra.get("sslmode"):
-            kwargs["sslmode"] = extra["sslmode"]
+        kwargs.update(ssl_options(extra.get("sslmode"), extra.get("sslrootcert")))
         return psycopg2.connect(**{k: v for k, v in kwargs.items() if v is not None})
 
     @property
