@@ -84,12 +84,11 @@ def build_reconcile_dag(settings: Settings, file_types: tuple[FileType, ...]) ->
             from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
             from redshift_ingest.hooks.warehouse import WarehouseHook
-            from redshift_ingest.register import ensure_register
-            from redshift_ingest.registration import reconcile
+            from redshift_ingest.registration import ensure_register_if_missing, reconcile
 
             conn = WarehouseHook(warehouse_conn_id=settings.warehouse_conn_id).get_conn()
             try:
-                ensure_register(conn, settings)
+                ensure_register_if_missing(conn, settings)  # the DAGs' user may not run the DDL
                 return reconcile(conn, settings, file_types, S3Hook(aws_conn_id=settings.aws_conn_id).get_conn())
             finally:
                 conn.close()
@@ -138,12 +137,12 @@ def check_health(
     from redshift_ingest import health, metrics
     from redshift_ingest.hooks.warehouse import WarehouseHook
     from redshift_ingest.notifications import FileAlert, send_alert
-    from redshift_ingest.register import ensure_register
+    from redshift_ingest.registration import ensure_register_if_missing
 
     now = now or datetime.now(UTC).replace(tzinfo=None)
     conn = WarehouseHook(warehouse_conn_id=settings.warehouse_conn_id).get_conn()
     try:
-        ensure_register(conn, settings)
+        ensure_register_if_missing(conn, settings)
         health.ensure_alert_state(conn, settings)
         states = health.file_type_health(conn, settings, file_types)
         for state in states:

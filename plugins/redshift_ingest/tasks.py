@@ -335,7 +335,9 @@ def ensure_target_table(file_type: FileType, settings: Settings) -> str:
     conn = _warehouse(settings)
     try:
         with conn.cursor() as cur:
-            cur.execute(render("load/create_schema.sql", schema=quote_identifier(table.schema_name)))
+            cur.execute(render("load/schema_exists.sql"), {"schema": table.schema_name})
+            if cur.fetchone() is None:
+                cur.execute(render("load/create_schema.sql", schema=quote_identifier(table.schema_name)))
             cur.execute(ddl)
             conn.commit()
             if file_type.target.file_id_column:
