@@ -124,6 +124,13 @@ def land(state: dict, bodies: list[bytes], file_type: str) -> None:
     handler = load_lambda_handler()
     s3 = boto3.client("s3")
     bucket = state["landing_bucket"]
+    if bucket not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+        s3.create_bucket(Bucket=bucket)
+    secrets = boto3.client("secretsmanager")  # the Lambda reads the warehouse password from it
+    with contextlib.suppress(secrets.exceptions.ResourceExistsException):
+        secrets.create_secret(
+            Name=state["registration_env"]["REDSHIFT_SECRET_ARN"], SecretString=json.dumps({"password": "local-only"})
+        )
     records = []
     for i, body in enumerate(bodies):
         key = f"landing/backlog/{file_type}/part-{i:05}.csv"
