@@ -184,7 +184,7 @@ def browser_context(artifacts):
             args=CHROMIUM_ARGS,
             viewport={"width": 1400, "height": 900},
         )
-        context.set_default_timeout(30_000)
+        context.set_default_timeout(int(os.environ.get("UI_TIMEOUT_MS", "30000")))  # per action
         yield context
         context.close()
     shutil.rmtree(profile, ignore_errors=True)
