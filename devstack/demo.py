@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import quote_plus
 
 from devstack.stack import REPO, EmbeddedStack, migrate_airflow_db
+from devstack.statsd_sink import StatsdSink
 
 DATA = REPO / "data"
 
@@ -263,6 +264,26 @@ def print_alerts(stack: EmbeddedStack) -> None:
         print(f"  To: {message['To']}  Subject: {message['Subject']}")
 
 
+def run_health(file_types) -> None:
+    """One run of ``register_health``: the backlog metrics (and alerts, when configured)."""
+    from redshift_ingest.config import default_settings
+    from redshift_ingest.maintenance import build_health_dag
+
+    print("--- running register_health", flush=True)
+    build_health_dag(default_settings(), tuple(file_types)).test()
+
+
+def print_operations(statsd: StatsdSink) -> None:
+    """Where the File register view is, and the pipeline's metrics this run emitted."""
+    from redshift_ingest.register_app import URL_PREFIX
+
+    print(f"\nFile register view: {URL_PREFIX}/ on the API server (Airflow UI: Browse > File register)")
+    names = statsd.names("redshift_ingest.")
+    print(f"Metrics emitted through Airflow's Stats ({len(names)}):")
+    for name in names:
+        print("  " + name)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack.demo", description=__doc__.split("\n")[0])
     parser.add_argument("--workdir", type=Path, default=REPO / ".demo", help="state of the run (wiped first)")
@@ -288,11 +309,14 @@ def main(argv: list[str] | None = None) -> int:
             f"Registered through the Lambda handler: {sum(a['registered'] for a in answers)} files, "
             f"{sum(a['unmatched'] for a in answers)} unmatched"
         )
-        run_dags(default_file_types())
+        with StatsdSink() as statsd:
+            run_dags(default_file_types())
+            run_health(default_file_types())
         rows, problems = report(bucket, DEMO_FILES)
         print()
         print_table(rows)
         print_alerts(stack)
+        print_operations(statsd)
         if problems:
             print("\nNOT AS EXPECTED:\n  " + "\n  ".join(problems))
             return 1

@@ -268,7 +268,7 @@ def create_app(settings: Settings | None = None, file_types: tuple[FileType, ...
 
     def replay_range(user: Any, file_type: str, since: datetime, until: datetime, unpause: bool) -> list[dict]:
         if file_type in state.by_name and not _may(user, "POST", state.by_name[file_type].dag_id):
-            raise HTTPException(status.HTTP_403_FORBIDDEN, f"you may not trigger ingest_{file_type}")
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"you may not trigger {state.by_name[file_type].dag_id}")
         conn = state.connect()
         try:
             runs = register_view.bulk_replay_selection(conn, state.settings, state.file_types, file_type, since, until)
@@ -317,7 +317,8 @@ def create_app(settings: Settings | None = None, file_types: tuple[FileType, ...
             "register_file.html",
             file=row,
             columns=[(k, v) for k, v in row.items() if k not in known],
-            may_trigger=row.get("file_type") in state.by_name and _may(user, "POST", f"ingest_{row['file_type']}"),
+            may_trigger=row.get("file_type") in state.by_name
+            and _may(user, "POST", state.by_name[row["file_type"]].dag_id),
             message=message,
             error=error,
         )

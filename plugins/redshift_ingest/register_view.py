@@ -130,13 +130,14 @@ def backlog(conn, settings: Settings, file_types: Iterable[FileType], now: datet
     """Per file type: NEW files, the oldest NEW file's age (seconds, None when none), in progress,
     FAILED, the last arrival, and its DAG id."""
     types = list(file_types)
+    dag_ids = {ft.name: ft.dag_id for ft in types}
     result = []
     for state in file_type_health(conn, settings, types):
         age = state.oldest_new_age(now)
         result.append(
             {
                 "file_type": state.file_type,
-                "dag_id": f"ingest_{state.file_type}",
+                "dag_id": dag_ids[state.file_type],
                 "new_files": state.new_files,
                 "oldest_new_age_seconds": None if age is None else int(age.total_seconds()),
                 "oldest_new_at": state.oldest_new_at,

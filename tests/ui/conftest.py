@@ -39,7 +39,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-READY_TIMEOUT = 420  # seconds for `python -m devstack.airflow_local` to come up on a busy 2-core machine
+# Seconds for `python -m devstack.airflow_local` to come up on a busy 2-core machine (UI_READY_TIMEOUT=
+# raises it when other jobs share the cores: `airflow db migrate` alone took over 6 minutes at load 25).
+READY_TIMEOUT = int(os.environ.get("UI_READY_TIMEOUT", "420"))
 
 
 class LocalAirflow:
@@ -182,7 +184,7 @@ def browser_context(artifacts):
             args=CHROMIUM_ARGS,
             viewport={"width": 1400, "height": 900},
         )
-        context.set_default_timeout(30_000)
+        context.set_default_timeout(int(os.environ.get("UI_TIMEOUT_MS", "30000")))  # per action
         yield context
         context.close()
     shutil.rmtree(profile, ignore_errors=True)
