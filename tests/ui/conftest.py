@@ -121,7 +121,16 @@ def artifacts() -> Path:
 @pytest.fixture(scope="session")
 def local_airflow(tmp_path_factory, artifacts) -> Iterator[LocalAirflow]:
     """``python -m devstack.airflow_local`` on a free port in its own workdir, schedules off (only the
-    runs the test triggers run), stopped with SIGTERM at the end."""
+    runs the test triggers run), stopped with SIGTERM at the end.
+
+    With ``UI_STACK=compose``: the running docker-compose stack instead (``make test-compose`` starts
+    it with schedules off and stops it).
+    """
+    if os.environ.get("UI_STACK") == "compose":
+        from tests.deploy.compose_stack import compose_state
+
+        yield LocalAirflow(compose_state())
+        return
     workdir = tmp_path_factory.mktemp("airflow-local")
     port = free_port()
     output = artifacts / "airflow_local.log"
