@@ -26,7 +26,7 @@ RUN --mount=type=secret,id=pip_ca,mode=0444 \
 
 WORKDIR /app
 COPY devstack/ /app/devstack/
-COPY docker/mail_receiver.py /app/mail_receiver.py
+COPY docker/mail_receiver.py docker/healthcheck.py /app/
 USER devstack
 EXPOSE 5000 5439 8090 1025 8025
 # The command (which stand-in) is chosen per service in docker-compose.yaml.

@@ -17,7 +17,8 @@
 #   PIP_CA       a CA bundle for pip inside the builds (a TLS-intercepting proxy); default the one pip
 #                uses here ($PIP_CERT, else $SSL_CERT_FILE) when set. Passed as a build secret only.
 #   PYTHON       the Python 3.12 copied into the offline base (the Makefile passes its own).
-#   UP_TIMEOUT   seconds `up` waits for the services to be healthy (default 900).
+#   UP_TIMEOUT   seconds `up` waits for the services to be healthy (default 900); BUILD_TIMEOUT
+#                bounds each image build (default 1800).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -99,7 +100,7 @@ tools() {
 }
 
 # Podman as these machines need it (measured): runc (crun fails on hybrid cgroups), the cgroupfs
-# manager (no systemd), no default ulimits (refused here), events in a file (no journald).
+# manager (no systemd), no default ulimits (refused here), logs and events in files (no journald).
 configure_podman() {
 	local conf=/etc/containers/containers.conf.d/50-redshift-ingest.conf
 	[ -w /etc ] || { log "not root: podman left as configured"; return; }
@@ -108,6 +109,7 @@ configure_podman() {
 		# Written by redshift-ingest `make tools` (docker/stack.sh): podman without systemd.
 		[containers]
 		default_ulimits = []
+		log_driver = "k8s-file"
 		[engine]
 		runtime = "runc"
 		cgroup_manager = "cgroupfs"
@@ -171,25 +173,40 @@ images() {
 	fi
 	ca=${PIP_CA-${PIP_CERT:-${SSL_CERT_FILE:-}}}
 	secret=$(mktemp)
-	trap 'rm -f "$secret"' RETURN
+	# shellcheck disable=SC2064
+	trap "rm -f '$secret'" EXIT
 	if [ -n "$ca" ]; then
 		[ -r "$ca" ] || die "PIP_CA=$ca is not a readable file"
 		cat "$ca" >"$secret"
 		log "pip trusts the CA bundle $ca during the builds (build secret pip_ca)"
 	fi
-	local airflow_base python_base postgres_image
+	local airflow_base python_base postgres_image pids=()
 	case "$base" in
 		registry)
 			airflow_base=$REGISTRY_AIRFLOW_BASE python_base=$REGISTRY_PYTHON_BASE postgres_image=$REGISTRY_POSTGRES ;;
 		debian)
 			ENGINE=$eng PYTHON=${PYTHON:-} docker/debian-base.sh "$DEBIAN_IMAGE"
-			build "$eng" "$secret" docker/airflow-base.Dockerfile "$OFFLINE_AIRFLOW_BASE" DEBIAN_BASE="$DEBIAN_IMAGE"
-			build "$eng" "$secret" docker/postgres.Dockerfile "$OFFLINE_POSTGRES" DEBIAN_BASE="$DEBIAN_IMAGE"
 			airflow_base=$OFFLINE_AIRFLOW_BASE python_base=$DEBIAN_IMAGE postgres_image=$OFFLINE_POSTGRES ;;
 		*) die "BASE_IMAGES must be registry, debian or auto (got $base)" ;;
 	esac
-	build "$eng" "$secret" docker/devstack.Dockerfile "$DEVSTACK_IMAGE" PYTHON_BASE="$python_base"
-	build "$eng" "$secret" docker/airflow.Dockerfile "$AIRFLOW_IMAGE" AIRFLOW_BASE="$airflow_base"
+	# Two chains side by side (the pip installs mostly wait on downloads): Airflow, and the rest.
+	{
+		if [ "$base" = debian ]; then
+			build "$eng" "$secret" docker/airflow-base.Dockerfile "$OFFLINE_AIRFLOW_BASE" DEBIAN_BASE="$DEBIAN_IMAGE"
+		fi
+		build "$eng" "$secret" docker/airflow.Dockerfile "$AIRFLOW_IMAGE" AIRFLOW_BASE="$airflow_base"
+	} &
+	pids+=($!)
+	{
+		if [ "$base" = debian ]; then
+			build "$eng" "$secret" docker/postgres.Dockerfile "$OFFLINE_POSTGRES" DEBIAN_BASE="$DEBIAN_IMAGE"
+		fi
+		build "$eng" "$secret" docker/devstack.Dockerfile "$DEVSTACK_IMAGE" PYTHON_BASE="$python_base"
+	} &
+	pids+=($!)
+	local failed=0
+	for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+	[ "$failed" = 0 ] || die "an image build failed (its error is above)"
 	cat >"$ENV_FILE" <<-EOF
 		# Written by \`make images\` (docker/stack.sh): the bases the images were built from.
 		BASE_IMAGES=$base
@@ -208,10 +225,11 @@ build() {
 	for arg in "$@"; do args+=(--build-arg "$arg"); done
 	log "building $tag ($dockerfile)"
 	local started=$SECONDS
+	# A bound on each build: a stalled download fails the build instead of hanging CI.
 	if [ "$eng" = docker ]; then
-		DOCKER_BUILDKIT=1 docker build -q -f "$dockerfile" -t "$tag" --secret "id=pip_ca,src=$secret" "${args[@]}" . >/dev/null
+		DOCKER_BUILDKIT=1 timeout "${BUILD_TIMEOUT:-1800}" docker build -q -f "$dockerfile" -t "$tag" --secret "id=pip_ca,src=$secret" "${args[@]}" . >/dev/null
 	else
-		podman build -q --layers -f "$dockerfile" -t "$tag" --secret "id=pip_ca,src=$secret" "${args[@]}" . >/dev/null
+		timeout "${BUILD_TIMEOUT:-1800}" podman build -q --layers -f "$dockerfile" -t "$tag" --secret "id=pip_ca,src=$secret" "${args[@]}" . >/dev/null
 	fi
 	log "built $tag in $((SECONDS - started)) s"
 }
