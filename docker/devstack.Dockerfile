@@ -1,6 +1,5 @@
 # The local stand-ins of docker-compose.yaml, one image: the Redshift stand-in (devstack.redshift_local),
-# moto's S3 (and Secrets Manager) server, the Slack webhook receiver (devstack.slack_receiver) and the
-# mail receiver (docker/mail_receiver.py). Build context: the repository root.
+# moto's S3 (and Secrets Manager) server, and the mail and Slack receivers (docker/receivers.py). Build context: the repository root.
 #
 # PYTHON_BASE is python:3.12-slim where an image registry is reachable (the default), else the offline
 # Debian base of docker/debian-base.sh (`make images` chooses). An extra CA certificate for pip comes in
@@ -26,8 +25,8 @@ RUN --mount=type=secret,id=pip_ca,mode=0444 \
 
 WORKDIR /app
 COPY devstack/ /app/devstack/
-COPY docker/mail_receiver.py docker/healthcheck.py /app/
+COPY docker/receivers.py docker/healthcheck.py /app/
 USER devstack
-EXPOSE 5000 5439 8090 1025 8025
+EXPOSE 5000 5439 8090 8091 1025 8025
 # The command (which stand-in) is chosen per service in docker-compose.yaml.
 CMD ["python", "-m", "devstack.redshift_local", "--host", "0.0.0.0", "--port", "5439"]

@@ -1,8 +1,8 @@
 """Health checks of the stand-in containers (docker-compose.yaml), without curl in the image.
 
 ``python /app/healthcheck.py tcp PORT`` succeeds when 127.0.0.1:PORT accepts a connection;
-``python /app/healthcheck.py http URL`` when URL answers 2xx. Exit status 0 or 1. Arguments carry no
-spaces on purpose: podman's Docker-compatible API re-splits a health check's command on spaces.
+``python /app/healthcheck.py http http://127.0.0.1:PORT/PATH`` when it answers 2xx. Exit status 0 or 1.
+Arguments carry no spaces on purpose: podman's Docker-compatible API re-splits a check's command on spaces.
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ def main(argv: list[str]) -> int:
     try:
         if kind == "tcp":
             socket.create_connection(("127.0.0.1", int(target)), timeout=2).close()
-        elif kind == "http":
-            with urllib.request.urlopen(target, timeout=2):
+        elif kind == "http" and target.startswith("http://127.0.0.1:"):
+            with urllib.request.urlopen(target, timeout=2):  # noqa: S310 - a local http:// URL, checked above
                 pass
         else:
-            raise SystemExit(f"unknown check {kind!r}: tcp PORT or http URL")
+            raise SystemExit(f"unknown check {kind} {target}: tcp PORT or http http://127.0.0.1:PORT/PATH")
     except OSError as exc:
         print(f"{kind} {target}: {exc}", file=sys.stderr)
         return 1

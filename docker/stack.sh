@@ -278,7 +278,7 @@ up() {
 	wait_healthy || { compose ps >&2 || true; die "the stack is not healthy (docker/stack.sh compose logs SERVICE)"; }
 	cat >&2 <<-'EOF'
 		[stack] up: UI http://localhost:8080 (admin / admin), Redshift stand-in localhost:5439 (postgres / local-only, db dev),
-		[stack]     S3 http://localhost:5000, mail http://localhost:8025/api/v1/messages, Slack http://localhost:8090
+		[stack]     S3 http://localhost:5000, mail http://localhost:8025/api/v1/messages, Slack http://localhost:8091/api/v1/messages
 	EOF
 }
 

@@ -64,6 +64,7 @@ def compose_state() -> dict:
             "dbname": "dev",
         },
         "mail_api": "http://localhost:8025/api/v1/messages",
+        "slack_api": "http://localhost:8091/api/v1/messages",
     }
 
 

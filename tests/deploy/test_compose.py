@@ -87,7 +87,7 @@ def test_published_ports(compose):
     assert published["redshift-local"] == {5439}
     assert published["s3"] == {5000}
     assert published["mail-receiver"] == {1025, 8025}
-    assert published["slack-receiver"] == {8090}
+    assert published["slack-receiver"] == {8090, 8091}
     assert published["airflow-api-server"] == {8080}
 
 
@@ -144,8 +144,11 @@ def test_connections_point_at_the_compose_services(compose, connections):
     assert command[command.index("--port") + 1] == "5439"
     assert "@warehouse-db:5432/" in command[command.index("--postgres-dsn") + 1]
     slack = compose["services"]["slack-receiver"]["command"]
-    assert slack[:3] == ["python", "-m", "devstack.slack_receiver"]
+    assert slack[:3] == ["python", "/app/receivers.py", "slack"]
     assert slack[slack.index("--port") + 1] == "8090"
+    mail = compose["services"]["mail-receiver"]["command"]
+    assert mail[:3] == ["python", "/app/receivers.py", "mail"]
+    assert mail[mail.index("--port") + 1] == "1025"
 
 
 def test_in_step_with_the_embedded_stack(tmp_path, connections):

@@ -79,6 +79,13 @@ class LocalAirflow:
         finally:
             conn.close()
 
+    def slack_payloads(self) -> list[dict]:
+        """What the Slack receiver got: its spool file, or the compose stack's receiver API."""
+        if "slack_api" in self.state:
+            with urllib.request.urlopen(self.state["slack_api"], timeout=10) as response:
+                return json.loads(response.read())["messages"]
+        return [json.loads(line) for line in Path(self.state["slack_spool"]).read_text().splitlines()]
+
     # --- S3 + the register_file Lambda handler ---------------------------------------------------
     def land(self, source: Path, key: str) -> str:
         """Upload ``source`` to the landing bucket and register it through the Lambda handler: its file_id."""
