@@ -104,7 +104,7 @@ down:
 # and up keep the volumes, the browser test of reruns against it, then down (always).
 test-compose: venv browser $(BIN)/.ui-installed
 	@mkdir -p test-artifacts
-	export COMPOSE_PROJECT_NAME=redshift-ingest-test AIRFLOW_USE_JOB_SCHEDULE=false; \
+	export COMPOSE_PROJECT_NAME=redshift-ingest-test AIRFLOW_USE_JOB_SCHEDULE=false PYTHON="$(PYTHON)"; \
 	$(STACK) down -v >/dev/null 2>&1 || true; \
 	rc=0; \
 	$(STACK) up || rc=$$?; \

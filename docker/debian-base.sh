@@ -14,7 +14,6 @@ set -euo pipefail
 
 IMAGE=${1:?usage: debian-base.sh IMAGE}
 ENGINE=${ENGINE:-podman}
-PYTHON=${PYTHON:?PYTHON=/path/to/python3.12 is required}
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SUITE=bookworm
 # What the copied Python's extension modules link against (ldd of lib-dynload), plus curl for
@@ -25,6 +24,7 @@ if [ "${REBUILD_BASE:-0}" != 1 ] && "$ENGINE" image inspect "$IMAGE" >/dev/null 
 	echo "offline base image $IMAGE already built (REBUILD_BASE=1 to build it again)"
 	exit 0
 fi
+PYTHON=${PYTHON:?PYTHON=/path/to/python3.12 is required}
 [ "$(id -u)" = 0 ] || { echo "debootstrap needs root: run as root (sudo make ...)" >&2; exit 1; }
 command -v debootstrap >/dev/null || { echo "debootstrap is missing: make tools (as root)" >&2; exit 1; }
 
