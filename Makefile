@@ -109,7 +109,7 @@ test-compose: venv browser $(BIN)/.ui-installed
 	rc=0; \
 	$(STACK) up || rc=$$?; \
 	[ $$rc -ne 0 ] || RUN_COMPOSE_TESTS=1 $(PYTEST) tests/deploy/test_compose_stack.py -q -s -p no:logging || rc=$$?; \
-	[ $$rc -ne 0 ] || RUN_UI_TESTS=1 UI_STACK=compose CHROMIUM=$(CHROMIUM) $(PYTEST) tests/ui -q || rc=$$?; \
+	[ $$rc -ne 0 ] || RUN_UI_TESTS=1 UI_STACK=compose UI_TIMEOUT_MS=120000 CHROMIUM=$(CHROMIUM) $(PYTEST) tests/ui -q || rc=$$?; \
 	[ $$rc -eq 0 ] || $(STACK) compose logs --no-color --tail 100 > test-artifacts/compose-logs.txt 2>&1 || true; \
 	$(STACK) down -v; exit $$rc
 

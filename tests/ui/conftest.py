@@ -198,7 +198,8 @@ def browser_context(artifacts):
             args=CHROMIUM_ARGS,
             viewport={"width": 1400, "height": 900},
         )
-        context.set_default_timeout(30_000)
+        # UI_TIMEOUT_MS: more patience where the UI is served from containers on a busy machine.
+        context.set_default_timeout(int(os.environ.get("UI_TIMEOUT_MS", "30000")))
         yield context
         context.close()
     shutil.rmtree(profile, ignore_errors=True)
