@@ -13,7 +13,7 @@ export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 # `make chaos`) must not re-permission or prune each other's directories.
 PYTEST := $(BIN)/python -m pytest --basetemp="$$(mktemp -d $${TMPDIR:-/tmp}/redshift-ingest-pytest-XXXXXX)"
 
-.PHONY: help venv test lint demo clean chaos bench bench-backlog bench-parse bench-latency airflow browser test-ui bundle verify-bundle lambda-package compose-config up down tools bench-standin
+.PHONY: help venv test lint demo clean chaos bench bench-backlog bench-parse bench-latency airflow browser test-ui bundle verify-bundle lambda-package compose-config up down tools bench-standin images test-compose
 
 help:
 	@echo "make venv   - create .venv with Airflow 3.3.1 and the pinned providers (no GitHub needed)"
@@ -29,7 +29,8 @@ help:
 	@echo "make airflow - the real Airflow UI on localhost:8080 over the embedded stack (no Docker)"
 	@echo "make test-ui - the browser test of reruns from the Airflow UI (headless Chromium)"
 	@echo "make bundle / verify-bundle / lambda-package - what is deployed, and its checks"
-	@echo "make up / down / compose-config - the docker-compose stack (needs a Docker engine)"
+	@echo "make up / down / compose-config - the docker-compose stack (Docker or podman; make tools as root)"
+	@echo "make test-compose - the compose stack end to end (a file loads, a bad file alerts, the UI test)"
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt $(CONSTRAINTS)
 	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: set PYTHON=/path/to/python3.12"; exit 1; }
@@ -83,10 +84,11 @@ clean:
 	rm -rf $(VENV) .pytest_cache .demo
 
 # --- Deployment: MWAA bundle, register_file Lambda, local compose stack (README: Deploy to MWAA) -------------
-# docker-compose (Debian package, `make tools`) or the Docker Compose v2 plugin.
-COMPOSE ?= $(shell command -v docker-compose >/dev/null 2>&1 && echo docker-compose || echo docker compose)
+# The docker-compose stack (README: "Local docker-compose Airflow"); docker/stack.sh does the work:
+# ENGINE=docker|podman, BASE_IMAGES=registry|debian|auto, PIP_CA=extra CA bundle for pip in the builds.
+STACK := PYTHON="$(PYTHON)" docker/stack.sh
 
-.PHONY: bundle verify-bundle lambda-package compose-config up down tools
+.PHONY: bundle verify-bundle lambda-package compose-config images up down tools test-compose
 
 bundle: venv
 	$(BIN)/python -m devstack.bundle --out dist
@@ -100,23 +102,37 @@ lambda-package: venv
 	$(BIN)/python lambdas/register_file/package.py --out dist --smoke-test
 
 compose-config:
-	$(COMPOSE) -f docker-compose.yaml config -q
+	$(STACK) config
 
-up:
-	DOCKER_BUILDKIT=1 COMPOSE_DOCKER_CLI_BUILD=1 $(COMPOSE) -f docker-compose.yaml up --build -d
-
-down:
-	$(COMPOSE) -f docker-compose.yaml down
-
-# Debian's docker-compose, for `make compose-config` / tests/deploy/test_compose.py (CI runs as root).
+# As root: podman + docker-compose (+ debootstrap for offline images) from Debian, configured for
+# these machines; nothing when a Docker engine and compose already work.
 tools:
-	@if command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1; then \
-		echo "compose already available: $(COMPOSE)"; \
-	elif [ "$$(id -u)" = 0 ]; then \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends docker-compose; \
-	else \
-		echo "run as root, or: sudo apt-get install -y docker-compose (or install the Docker Compose v2 plugin)"; exit 1; \
-	fi
+	$(STACK) tools
+
+images:
+	$(STACK) images
+
+# Builds the images, starts the stack and waits until every service is healthy.
+up:
+	$(STACK) up
+
+# Stops and removes the containers; the volumes stay (`docker/stack.sh down -v` drops them too).
+down:
+	$(STACK) down
+
+# The stack end to end, as its own compose project (volumes wiped before and after): up with the DAGs'
+# schedules off, a file loads and a bad file fails and alerts under the stack's own scheduler, down
+# and up keep the volumes, the browser test of reruns against it, then down (always).
+test-compose: venv browser $(BIN)/.ui-installed
+	@mkdir -p test-artifacts
+	export COMPOSE_PROJECT_NAME=redshift-ingest-test AIRFLOW_USE_JOB_SCHEDULE=false PYTHON="$(PYTHON)"; \
+	$(STACK) down -v >/dev/null 2>&1 || true; \
+	rc=0; \
+	$(STACK) up || rc=$$?; \
+	[ $$rc -ne 0 ] || RUN_COMPOSE_TESTS=1 $(PYTEST) tests/deploy/test_compose_stack.py -q -s -p no:logging || rc=$$?; \
+	[ $$rc -ne 0 ] || RUN_UI_TESTS=1 UI_STACK=compose UI_TIMEOUT_MS=120000 CHROMIUM=$(CHROMIUM) $(PYTEST) tests/ui -q || rc=$$?; \
+	[ $$rc -eq 0 ] || $(STACK) compose logs --no-color --tail 100 > test-artifacts/compose-logs.txt 2>&1 || true; \
+	$(STACK) down -v; exit $$rc
 
 # --- The real Airflow UI on the embedded stack, and the browser test of reruns from the UI -------------
 .PHONY: airflow browser test-ui

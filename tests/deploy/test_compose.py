@@ -1,7 +1,8 @@
 """docker-compose.yaml: valid for Compose, and in step with the embedded stack (devstack/stack.py).
 
-No Docker engine runs in CI: the file is checked with ``docker-compose config`` (``make tools``
-installs Debian's docker-compose) or ``docker compose config`` (the v2 plugin), never started.
+The file is checked here with ``docker-compose config`` (``make tools`` installs Debian's docker-compose)
+or ``docker compose config`` (the v2 plugin); ``make test-compose`` (tests/deploy/test_compose_stack.py)
+starts it for real.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ AIRFLOW_SERVICES = (
     "airflow-dag-processor",
     "airflow-triggerer",
 )
-SERVICES = {*AIRFLOW_SERVICES, "postgres", "warehouse-db", "redshift-local", "s3", "mailpit", "slack-receiver"}
+SERVICES = {*AIRFLOW_SERVICES, "postgres", "warehouse-db", "redshift-local", "s3", "mail-receiver", "slack-receiver"}
 
 
 def _compose_command() -> list[str] | None:
@@ -65,7 +66,7 @@ def test_compose_config_is_valid():
         capture_output=True,
         text=True,
         cwd=REPO,
-        env={k: v for k, v in os.environ.items() if k not in ("AIRFLOW_UID", "LANDING_BUCKET")},
+        env={k: v for k, v in os.environ.items() if k not in ("AIRFLOW_UID", "LANDING_BUCKET", "POSTGRES_IMAGE")},
     )
     assert result.returncode == 0, result.stderr
     assert "WARNING" not in result.stderr, result.stderr
@@ -85,8 +86,8 @@ def test_published_ports(compose):
     }
     assert published["redshift-local"] == {5439}
     assert published["s3"] == {5000}
-    assert published["mailpit"] == {1025, 8025}
-    assert published["slack-receiver"] == {8090}
+    assert published["mail-receiver"] == {1025, 8025}
+    assert published["slack-receiver"] == {8090, 8091}
     assert published["airflow-api-server"] == {8080}
 
 
@@ -95,7 +96,10 @@ def test_airflow_services_share_image_env_and_mwaa_layout(compose):
     first = services[AIRFLOW_SERVICES[0]]
     assert first["build"]["dockerfile"] == "docker/airflow.Dockerfile"
     dockerfile = (REPO / first["build"]["dockerfile"]).read_text()
-    assert "FROM apache/airflow:3.3.1-python3.12" in dockerfile
+    # One Dockerfile for both bases: the official image by default, the offline base by build arg.
+    assert "ARG AIRFLOW_BASE=apache/airflow:3.3.1-python3.12" in dockerfile
+    assert "FROM ${AIRFLOW_BASE}" in dockerfile
+    assert first["build"]["args"]["AIRFLOW_BASE"] == "${AIRFLOW_BASE:-apache/airflow:3.3.1-python3.12}"
     for name in AIRFLOW_SERVICES:
         service = services[name]
         assert service["image"] == first["image"]
@@ -106,18 +110,18 @@ def test_airflow_services_share_image_env_and_mwaa_layout(compose):
             "./include:/opt/airflow/dags/include",
             "./plugins:/opt/airflow/plugins",
         }
-    commands = {name: services[name]["command"] for name in AIRFLOW_SERVICES[1:]}
+    commands = {name: services[name]["command"] for name in AIRFLOW_SERVICES[2:]}
     assert commands == {
-        "airflow-api-server": "api-server",
         "airflow-scheduler": "scheduler",
         "airflow-dag-processor": "dag-processor",
         "airflow-triggerer": "triggerer",
     }
     assert "airflow db migrate" in " ".join(services["airflow-init"]["command"])
+    assert services["airflow-api-server"]["command"][-1].endswith("exec airflow api-server")
     for name in AIRFLOW_SERVICES[1:]:
         assert services[name]["depends_on"]["airflow-init"] == {"condition": "service_completed_successfully"}
-    assert services["postgres"]["image"] == "postgres:17"
-    assert services["warehouse-db"]["image"] == "postgres:17"
+    assert services["postgres"]["image"] == "${POSTGRES_IMAGE:-postgres:17}"
+    assert services["warehouse-db"]["image"] == "${POSTGRES_IMAGE:-postgres:17}"
 
 
 def test_connection_ids_are_those_of_settings(connections):
@@ -134,14 +138,17 @@ def test_connections_point_at_the_compose_services(compose, connections):
     assert redshift["extra"]["load_errors_source"] == "stl_load_errors"
     assert connections["aws_default"]["extra"]["endpoint_url"] == "http://s3:5000"
     assert connections["slack_alerts"]["host"].startswith("http://slack-receiver:8090/")
-    assert (connections["smtp_default"]["host"], connections["smtp_default"]["port"]) == ("mailpit", 1025)
+    assert (connections["smtp_default"]["host"], connections["smtp_default"]["port"]) == ("mail-receiver", 1025)
     command = compose["services"]["redshift-local"]["command"]
     assert command[:3] == ["python", "-m", "devstack.redshift_local"]
     assert command[command.index("--port") + 1] == "5439"
     assert "@warehouse-db:5432/" in command[command.index("--postgres-dsn") + 1]
     slack = compose["services"]["slack-receiver"]["command"]
-    assert slack[:3] == ["python", "-m", "devstack.slack_receiver"]
+    assert slack[:3] == ["python", "/app/receivers.py", "slack"]
     assert slack[slack.index("--port") + 1] == "8090"
+    mail = compose["services"]["mail-receiver"]["command"]
+    assert mail[:3] == ["python", "/app/receivers.py", "mail"]
+    assert mail[mail.index("--port") + 1] == "1025"
 
 
 def test_in_step_with_the_embedded_stack(tmp_path, connections):
@@ -152,7 +159,7 @@ def test_in_step_with_the_embedded_stack(tmp_path, connections):
     stack.redshift = SimpleNamespace(port=5439)
     stack.s3 = SimpleNamespace(endpoint_url="http://s3:5000")
     stack.slack = SimpleNamespace(url="http://slack-receiver:8090")
-    stack.smtp = SimpleNamespace(host="mailpit", port=1025)
+    stack.smtp = SimpleNamespace(host="mail-receiver", port=1025)
     embedded = {
         key.removeprefix("AIRFLOW_CONN_").lower(): json.loads(value) for key, value in stack.connections().items()
     }
@@ -164,3 +171,29 @@ def test_in_step_with_the_embedded_stack(tmp_path, connections):
         for key in ("host", "port", "password"):
             if conn_id in ("slack_alerts", "smtp_default", "aws_default") and key in conn:
                 assert ours[key] == conn[key], (conn_id, key)
+
+
+def test_every_service_has_a_health_check_and_a_dependency_order(compose):
+    services = compose["services"]
+    for name, service in services.items():
+        test = service.get("healthcheck", {}).get("test", ["CMD"])
+        # podman's Docker-compatible API re-splits a CMD health check on spaces.
+        assert test[0] == "CMD" and not any(" " in arg for arg in test), (name, test)
+    for name in ("redshift-local", "s3", "mail-receiver", "slack-receiver"):
+        assert services[name]["image"] == "localhost/redshift-ingest-devstack:local", name
+    assert services["redshift-local"]["depends_on"]["warehouse-db"] == {"condition": "service_healthy"}
+    for name in AIRFLOW_SERVICES[1:]:
+        depends = services[name]["depends_on"]
+        assert {s for s, c in depends.items() if c == {"condition": "service_healthy"}} == {
+            "postgres",
+            "redshift-local",
+            "s3",
+            "mail-receiver",
+            "slack-receiver",
+        }, name
+
+
+def test_stack_scripts_are_valid_bash():
+    for script in sorted((REPO / "docker").glob("*.sh")):
+        result = subprocess.run(["bash", "-n", str(script)], capture_output=True, text=True)
+        assert result.returncode == 0, (script.name, result.stderr)

@@ -81,6 +81,13 @@ class LocalAirflow:
         finally:
             conn.close()
 
+    def slack_payloads(self) -> list[dict]:
+        """What the Slack receiver got: its spool file, or the compose stack's receiver API."""
+        if "slack_api" in self.state:
+            with urllib.request.urlopen(self.state["slack_api"], timeout=10) as response:
+                return json.loads(response.read())["messages"]
+        return [json.loads(line) for line in Path(self.state["slack_spool"]).read_text().splitlines()]
+
     # --- S3 + the register_file Lambda handler ---------------------------------------------------
     def land(self, source: Path, key: str) -> str:
         """Upload ``source`` to the landing bucket and register it through the Lambda handler: its file_id."""
@@ -123,7 +130,16 @@ def artifacts() -> Path:
 @pytest.fixture(scope="session")
 def local_airflow(tmp_path_factory, artifacts) -> Iterator[LocalAirflow]:
     """``python -m devstack.airflow_local`` on a free port in its own workdir, schedules off (only the
-    runs the test triggers run), stopped with SIGTERM at the end."""
+    runs the test triggers run), stopped with SIGTERM at the end.
+
+    With ``UI_STACK=compose``: the running docker-compose stack instead (``make test-compose`` starts
+    it with schedules off and stops it).
+    """
+    if os.environ.get("UI_STACK") == "compose":
+        from tests.deploy.compose_stack import compose_state
+
+        yield LocalAirflow(compose_state())
+        return
     workdir = tmp_path_factory.mktemp("airflow-local")
     port = free_port()
     output = artifacts / "airflow_local.log"
@@ -184,7 +200,8 @@ def browser_context(artifacts):
             args=CHROMIUM_ARGS,
             viewport={"width": 1400, "height": 900},
         )
-        context.set_default_timeout(int(os.environ.get("UI_TIMEOUT_MS", "30000")))  # per action
+        # UI_TIMEOUT_MS: more patience where the UI is served from containers on a busy machine.
+        context.set_default_timeout(int(os.environ.get("UI_TIMEOUT_MS", "30000")))
         yield context
         context.close()
     shutil.rmtree(profile, ignore_errors=True)

@@ -18,7 +18,6 @@ Airflow's REST API is only used to cross-check states; every action is a click i
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -149,7 +148,7 @@ def test_trigger_fail_fix_and_clear_the_run_in_the_ui(local_airflow, page, artif
     assert failed["quarantine_key"] == "quarantine/landing/weather/2016-01.csv"
     assert "Delimiter not found" in failed["first_error"]
     assert failed["error_message"].startswith("line ") and "Delimiter not found" in failed["error_message"]
-    slack = [json.loads(line) for line in Path(af.state["slack_spool"]).read_text().splitlines()]
+    slack = af.slack_payloads()
     assert any("2016-01.csv" in p.get("text", "") for p in slack), slack
 
     # 4. The fix is in the table, not in the file.
