@@ -92,14 +92,18 @@ def unquote_string(text: str) -> str:
         return text[tag_end : len(text) - tag_end]
     if text[0] in "Ee":
         body = text[2:-1]
-        return re.sub(r"\\(.)", lambda m: {"t": "\t", "n": "\n", "r": "\r"}.get(m.group(1), m.group(1)), body)
+        escapes = {"t": "\t", "n": "\n", "r": "\r"}
+        return re.sub(r"\\(.)|''", lambda m: escapes.get(m.group(1), m.group(1)) if m.group(1) else "'", body)
     if text[0] in "BbXxNn":
         text = text[1:]
     return text[1:-1].replace("''", "'")
 
 
 def quote_literal(value: str) -> str:
-    """A standard-conforming SQL string literal for ``value``."""
+    """A SQL string literal for ``value`` that reads the same whatever ``standard_conforming_strings``
+    is (client sessions run with it off, as on Redshift): ``E'...'`` when it holds a backslash."""
+    if "\\" in value:
+        return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
     return "'" + value.replace("'", "''") + "'"
 
 

@@ -12,7 +12,7 @@ import psycopg2
 import pytest
 
 from devstack.redshift_local import RedshiftLocal
-from devstack.redshift_local.sqltext import rewrite_create_table
+from devstack.redshift_local.sqltext import quote_literal, rewrite_create_table, unquote_string
 from tests.redshift_local.conftest import put
 
 
@@ -247,3 +247,18 @@ def test_psql_client(redshift_local, s3, bucket, table_name):
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["CREATE", "TABLE", "COPY", "2", "2"] or "COPY 2" in result.stdout
     assert "Load into table" in result.stderr  # INFO notice as Redshift prints it
+
+
+@pytest.mark.parametrize("value", ["plain", "it's", "C:\\dir\\", "a\\b'c", "tab\\t"])
+def test_quote_literal_round_trips(value):
+    assert unquote_string(quote_literal(value)) == value
+
+
+def test_error_text_with_backslashes_reaches_the_client_intact(connect, table_name):
+    # The error is raised inside the backend session (DO ... RAISE): with standard_conforming_strings
+    # off, as on Redshift, a plain literal would eat the backslash.
+    with connect().cursor() as cur:
+        cur.execute(f"create table {table_name} (a int)")
+        with pytest.raises(psycopg2.errors.FeatureNotSupported) as info:
+            cur.execute(f"copy {table_name} from 's3://b/x' iam_role default json 'C:\\data'")
+    assert r"JSON 'C:\\data' is not supported" in info.value.pgerror  # repr() of the value: intact
