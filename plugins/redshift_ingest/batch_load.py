@@ -53,6 +53,8 @@ ERROR_REPORT_ROWS = 1000  # rows of each file's rejected-rows report; STL_LOAD_E
 S3_CONCURRENCY = 8  # parallel HEAD / copy requests to S3
 FILENAME_CHARS = 256  # STL_LOAD_COMMITS.filename and STL_LOAD_ERRORS.filename are CHAR(256)
 MAX_COPY_ERRORS = 100000  # the largest MAXERROR Redshift accepts (AWS "COPY parameter reference")
+# load_mode merge: a staging-table column holding each row's file's place in the batch.
+FILE_SEQ_COLUMN = "_ingest_file_seq"
 _S3_URL = re.compile(r"s3://[^\s'\"]+")
 
 
@@ -152,6 +154,7 @@ class BatchOutcome:
     transactions: int = 0  # transactions that ran at least one COPY (committed or rolled back)
     mode: str = MANIFEST
     rows_replaced: int = 0  # rows of earlier versions of the batch's keys deleted
+    rows_updated: int = 0  # load_mode merge: target rows replaced by a row of the same merge key
 
 
 class _CopyFailed(Exception):
@@ -200,6 +203,10 @@ class BatchLoader:
         self.source = settings.load_errors_source
         self.outcome = BatchOutcome()
         self.staging_table = f"stage_{file_type.name}"
+        self.winners_table = f"merge_{file_type.name}"
+        # Staged: every file COPYs into a temporary table first (rows tagged with their file_id, or
+        # merged by key), one COPY per file.
+        self.staged = bool(file_type.target.file_id_column) or file_type.load_mode == "merge"
         self._rejected_counts: dict[str, int] = {}
 
     # -- the batch ------------------------------------------------------------------------------
@@ -214,7 +221,7 @@ class BatchLoader:
         :raises register.ClaimLost: the run no longer holds some files (rolled back).
         """
         remaining = list(files)
-        mode = PER_FILE if self.file_type.target.file_id_column or _ambiguous_names(remaining) else MANIFEST
+        mode = PER_FILE if self.staged or _ambiguous_names(remaining) else MANIFEST
         self.outcome.mode = mode
         while remaining:
             try:
@@ -253,8 +260,8 @@ class BatchLoader:
         self.outcome.transactions += 1
         try:
             with self.conn.cursor() as cur:
-                columns = table_columns(cur, self.file_type) if tagged else None
-                if tagged:
+                columns = table_columns(cur, self.file_type) if self.staged else None
+                if self.staged:
                     cur.execute(
                         render(
                             "load/create_staging.sql",
@@ -262,6 +269,15 @@ class BatchLoader:
                             target=target.table.quoted,
                         )
                     )
+                    if self.file_type.merge:
+                        cur.execute(
+                            render(
+                                "load/add_column.sql",
+                                table=quote_identifier(self.staging_table),
+                                column=quote_column(FILE_SEQ_COLUMN),
+                                type="INTEGER",
+                            )
+                        )
                 elif self.file_type.load_mode == "replace":
                     # Not TRUNCATE: it commits implicitly on Redshift (AWS "TRUNCATE").
                     cur.execute(render("load/delete_all.sql", target=target.table.quoted))
@@ -274,12 +290,16 @@ class BatchLoader:
                 if newer:
                     self.conn.rollback()
                     return newer
+                conflicts = self._merge_key_problems(cur, files) if self.file_type.merge else []
+                if conflicts:
+                    self.conn.rollback()
+                    return conflicts
                 # A file whose every row was rejected loaded nothing: it fails like a bad file, but
                 # adds nothing to roll back; it is set aside after the others commit.
                 empty = [f for f in files if loads[f.file_id].rows_loaded == 0 and loads[f.file_id].rows_rejected > 0]
                 empty_ids = {f.file_id for f in empty}
                 good = [f for f in files if f.file_id not in empty_ids]
-                if tagged and good:
+                if self.staged and good:
                     self.outcome.rows_replaced = self._publish(cur, good, columns)
                 for f in files:
                     load = loads[f.file_id]
@@ -390,6 +410,7 @@ class BatchLoader:
         lineage = target.file_id_column
         table = self.staging_table if columns is not None else target.table
         data_columns = None if columns is None else tuple(c for c in columns if c != lineage)
+        merge = self.file_type.merge is not None and columns is not None
         loads: dict[str, FileLoad] = {}
         for n, f in enumerate(files):
             url = self._manifest(f"file-{n}", [f])
@@ -400,7 +421,17 @@ class BatchLoader:
             errors = [e for es in self._errors_by_file(cur, query_id).values() for e in es]
             rejected = sum(self._rejected_counts.values())
             loads[f.file_id] = FileLoad(f.file_id, rows_loaded, rejected, query_id, errors)
-            if columns is not None:
+            if merge:
+                cur.execute(
+                    render(
+                        "load/tag_merge_rows.sql",
+                        staging=quote_identifier(self.staging_table),
+                        seq=quote_column(FILE_SEQ_COLUMN),
+                        lineage=quote_column(lineage) if lineage else None,
+                    ),
+                    {"seq": self._file_seq(files)[f.file_id], "file_id": f.file_id},
+                )
+            elif columns is not None and lineage:
                 cur.execute(
                     render(
                         "load/tag_staged_rows.sql",
@@ -410,6 +441,13 @@ class BatchLoader:
                     {"file_id": f.file_id},
                 )
         return loads
+
+    @staticmethod
+    def _file_seq(files: list[BatchFile]) -> dict[str, int]:
+        """Each file's place in the batch for merge (1 = oldest): S3 last-modified, then registration
+        time, then file_id. Of two rows with one key, the later file's wins (unless ``dedupe_by``)."""
+        ordered = sorted(files, key=lambda f: (*f.version_order(), f.file_id))
+        return {f.file_id: n for n, f in enumerate(ordered, start=1)}
 
     def _lines_scanned(self, cur, query_id: int) -> dict[str, int]:
         cur.execute(render(f"load/load_commits_{self.source}.sql"), {"query_id": query_id})
@@ -516,23 +554,54 @@ class BatchLoader:
 
     # -- staging table -> target --------------------------------------------------------------
 
+    def _merge_key_problems(self, cur, files: list[BatchFile]) -> list[FileFailure]:
+        """Files whose staged rows cannot be merged: a key column without a value, or two rows of
+        one key that nothing orders (same file, and the same ``dedupe_by`` value or none)."""
+        merge = self.file_type.merge
+        seq = self._file_seq(files)
+        by_seq = {n: f for f in files for fid, n in seq.items() if fid == f.file_id}
+        identifiers = {
+            "staging": quote_identifier(self.staging_table),
+            "seq": quote_column(FILE_SEQ_COLUMN),
+            "keys": [quote_column(k) for k in merge.keys],
+            "dedupe_by": quote_column(merge.dedupe_by) if merge.dedupe_by else None,
+        }
+        problems: dict[int, list[str]] = defaultdict(list)
+        cur.execute(render("load/merge_null_keys.sql", **identifiers))
+        for n, rows in cur.fetchall():
+            problems[n].append(f"{rows} row(s) have no value in merge key column(s) {', '.join(merge.keys)}")
+        cur.execute(render("load/merge_tied_keys.sql", **identifiers))
+        for n, rows, example in cur.fetchall():
+            ordered = f" with the same {merge.dedupe_by}" if merge.dedupe_by else ""
+            fix = "" if merge.dedupe_by else "; set merge.dedupe_by to the column that orders versions of a key"
+            problems[n].append(
+                f"{rows} rows share a merge key ({', '.join(merge.keys)}) with another row of the file{ordered}, "
+                f"e.g. {example}: which one is newest cannot be told{fix}"
+            )
+        table = self.file_type.target.table
+        return [
+            FileFailure(by_seq[n], "data", f"cannot merge {by_seq[n].url} into {table}: " + "; ".join(why))
+            for n, why in sorted(problems.items())
+        ]
+
     def _publish(self, cur, files: list[BatchFile], columns: list[str]) -> int:
         """Staging table -> target under ``LOCK``, after the file-scoped deletes.
 
         Deletes first, in the same transaction: for ``load_mode: replace`` every row; otherwise the
         rows earlier loads of these very files left (forced reloads), and with ``on_new_version:
         replace`` the rows of the earlier versions of the same keys (those become ``REPLACED``).
+        Then ``load_mode: merge`` upserts (see :meth:`_merge`); the other modes insert every row.
 
         :returns: rows deleted for earlier versions.
         """
         target = self.file_type.target
         table = target.table.quoted
-        lineage = quote_column(target.file_id_column)
+        lineage = quote_column(target.file_id_column) if target.file_id_column else None
         # Serialise writers of the target (two file types may share it; AWS "LOCK" avoids
         # serializable-isolation errors between concurrent DELETE/INSERT transactions).
         cur.execute(render("load/lock_target.sql", target=table))
         replaced = 0
-        if target.on_new_version == "replace" and self.file_type.load_mode == "append":
+        if lineage and target.on_new_version == "replace" and self.file_type.load_mode != "replace":
             for f in files:
                 for version in register.loaded_versions(cur, self.settings, f.file_id, f.bucket, f.key):
                     cur.execute(
@@ -547,25 +616,56 @@ class BatchLoader:
                     )
         if self.file_type.load_mode == "replace":
             cur.execute(render("load/delete_all.sql", target=table))
-        else:
+        elif lineage:
             cur.execute(
                 render("load/delete_files_rows.sql", target=table, lineage=lineage),
                 {"file_ids": tuple(f.file_id for f in files)},
             )
             if cur.rowcount:
                 log.info("Deleted %d rows earlier loads of these files left in %s", cur.rowcount, table)
-        data = ", ".join(quote_column(c) for c in columns if c != target.file_id_column)
-        cur.execute(
-            render(
-                "load/insert_from_staging.sql",
-                target=table,
-                columns=data,
-                lineage=lineage,
-                staging=quote_identifier(self.staging_table),
+        insert = ", ".join(quote_column(c) for c in columns)
+        if self.file_type.merge:
+            self._merge(cur, insert)
+        else:
+            cur.execute(
+                render(
+                    "load/insert_from_staging.sql",
+                    target=table,
+                    columns=insert,
+                    staging=quote_identifier(self.staging_table),
+                )
             )
-        )
         cur.execute(render("load/drop_staging.sql", staging=quote_identifier(self.staging_table)))
         return replaced
+
+    def _merge(self, cur, columns: str) -> None:
+        """``load_mode: merge``, Redshift's delete + insert upsert (AWS "Use a staging table to
+        perform a merge (upsert)"): one row per key is kept from the staging table (the greatest
+        ``dedupe_by``, then the latest file), the target's rows of those keys are deleted (with
+        ``dedupe_by``: only those not newer), and the kept rows inserted (with ``dedupe_by``: those
+        whose key has no newer row left). Sets ``outcome.rows_updated`` (target rows replaced)."""
+        merge = self.file_type.merge
+        identifiers = {
+            "target": self.file_type.target.table.quoted,
+            "staging": quote_identifier(self.staging_table),
+            "winners": quote_identifier(self.winners_table),
+            "seq": quote_column(FILE_SEQ_COLUMN),
+            "columns": columns,
+            "keys": [quote_column(k) for k in merge.keys],
+            "dedupe_by": quote_column(merge.dedupe_by) if merge.dedupe_by else None,
+        }
+        cur.execute(render("load/merge_keep_newest.sql", **identifiers))
+        cur.execute(render("load/merge_delete_matched.sql", **identifiers))
+        self.outcome.rows_updated += cur.rowcount
+        cur.execute(render("load/merge_insert.sql", **identifiers))
+        inserted = cur.rowcount
+        cur.execute(render("load/drop_staging.sql", staging=quote_identifier(self.winners_table)))
+        log.info(
+            "Merged into %s: %d row(s) written, %d of them replacing a row of the same key",
+            self.file_type.target.table,
+            inserted,
+            self.outcome.rows_updated,
+        )
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -606,19 +706,30 @@ def _database_error(err: psycopg2.Error, doing: str) -> Exception:
 
 
 def table_columns(cur, file_type: FileType) -> list[str]:
-    """The target's column names in order, checked to include ``target.file_id_column``.
+    """The target's column names in order, checked to include ``target.file_id_column`` and the
+    ``merge`` key and ``dedupe_by`` columns.
 
-    :raises LoadConfigError: the column is missing; the message says what to add where.
+    :raises LoadConfigError: a column is missing; the message says what to add or fix where.
     """
     target = file_type.target
     cur.execute(render("load/select_no_rows.sql", target=target.table.quoted))
     columns = [d[0] for d in cur.description]
-    if target.file_id_column not in columns:
+    if target.file_id_column and target.file_id_column not in columns:
         raise LoadConfigError(
             f"table {target.table} has no column {target.file_id_column!r} (target.file_id_column of file type "
             f"{file_type.name}): add {target.file_id_column} VARCHAR(64) to the table and to "
             f"include/sql/{target.ddl}; nothing was loaded"
         )
+    if file_type.merge:
+        named = [*file_type.merge.keys, *([file_type.merge.dedupe_by] if file_type.merge.dedupe_by else [])]
+        missing = [c for c in named if c not in columns]
+        if missing:
+            raise LoadConfigError(
+                f"table {target.table} has no column(s) {missing} named in merge: of file type {file_type.name} "
+                f"(its columns: {columns}); fix merge.keys / merge.dedupe_by; nothing was loaded"
+            )
+    if FILE_SEQ_COLUMN in columns:
+        raise LoadConfigError(f"table {target.table} has a column {FILE_SEQ_COLUMN!r}, a name the load reserves")
     return columns
 
 

@@ -267,6 +267,42 @@ class Prepare(_Model):
     expected_columns: tuple[str, ...] | None = None
 
 
+class Merge(_Model):
+    """``load_mode: merge``: upsert by key (see :mod:`redshift_ingest.batch_load`).
+
+    ``keys``: the target columns that identify a row (every one must have a value in each file
+    row). ``dedupe_by``: a target column ordering versions of a key (a timestamp, a sequence
+    number): the row with the greatest value wins, within the batch and against the row already in
+    the table; without it the row of the latest file wins (files in registration order).
+    """
+
+    keys: tuple[str, ...] = Field(min_length=1, max_length=16)
+    dedupe_by: str | None = None
+
+    @field_validator("keys")
+    @classmethod
+    def _keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [k for k in value if not IDENTIFIER.match(k)]
+        if bad:
+            raise ValueError(f"expected lower-case column names (letters, digits, '_', '$'), got {bad}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"a key column is listed twice: {list(value)}")
+        return value
+
+    @field_validator("dedupe_by")
+    @classmethod
+    def _dedupe_by(cls, value: str | None) -> str | None:
+        if value is not None and not IDENTIFIER.match(value):
+            raise ValueError(f"expected a lower-case column name (letters, digits, '_', '$'), got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Merge:
+        if self.dedupe_by in self.keys:
+            raise ValueError(f"dedupe_by {self.dedupe_by!r} is one of the keys: it cannot order versions of a key")
+        return self
+
+
 class FileType(_Model):
     """One kind of file: where it lands, how it is read, where it goes, who is told.
 
@@ -285,7 +321,8 @@ class FileType(_Model):
     prepare: Prepare = Prepare()
     selection: Literal["latest", "all"] = "all"
     batch: Batch = Batch()
-    load_mode: Literal["append", "replace"] = "append"
+    load_mode: Literal["append", "replace", "merge"] = "append"
+    merge: Merge | None = Field(None, description="load_mode merge: the key columns and optional dedupe_by")
     schedule: str | None = Field(
         "@continuous",
         description="'@continuous' (default): a new run waits for the next file as soon as the last one ends",
@@ -323,9 +360,22 @@ class FileType(_Model):
             text_options = CopyOptions(max_error=opts.max_error, region=opts.region)
             if opts != text_options or self.compression not in ("auto", "none"):
                 raise ValueError(f"format {self.format} takes only max_error and region (and no compression)")
+        if (self.load_mode == "merge") != (self.merge is not None):
+            raise ValueError(
+                "load_mode merge needs merge.keys (the columns identifying a row); "
+                "merge: applies to load_mode merge only"
+            )
+        if (
+            self.merge
+            and self.target.file_id_column
+            and self.target.file_id_column in (*self.merge.keys, self.merge.dedupe_by)
+        ):
+            raise ValueError(f"merge: {self.target.file_id_column!r} is the file_id column, filled by the pipeline")
         if self.target.on_new_version == "replace":
             if self.load_mode == "replace":
-                raise ValueError("target.on_new_version applies to load_mode append (replace empties the table anyway)")
+                raise ValueError(
+                    "target.on_new_version applies to load_mode append or merge (replace empties the table anyway)"
+                )
             if not self.target.file_id_column:
                 raise ValueError(
                     "target.on_new_version: replace needs target.file_id_column, to find the rows to replace"
