@@ -40,9 +40,10 @@ from typing import Any
 import psycopg2
 
 from redshift_ingest import register
-from redshift_ingest.config import FileType, Settings, quote_identifier
+from redshift_ingest.config import IDENTIFIER, FileType, Settings, quote_identifier
 from redshift_ingest.copy_sql import build_copy, quote_column
 from redshift_ingest.errors import LoadConfigError, Policy, RetryableLoadError, database_error_policy
+from redshift_ingest.prepare.columns import compare, fold
 from redshift_ingest.sql import render
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,9 @@ FILENAME_CHARS = 256  # STL_LOAD_COMMITS.filename and STL_LOAD_ERRORS.filename a
 MAX_COPY_ERRORS = 100000  # the largest MAXERROR Redshift accepts (AWS "COPY parameter reference")
 # load_mode merge: a staging-table column holding each row's file's place in the batch.
 FILE_SEQ_COLUMN = "_ingest_file_seq"
+# on_schema_change ignore_extra: staging-table columns taking a file's fields the table has not.
+EXTRA_COLUMN = "_ingest_extra_"
+EXTRA_TYPE = "VARCHAR(65535)"
 _S3_URL = re.compile(r"s3://[^\s'\"]+")
 
 
@@ -92,6 +96,7 @@ class BatchFile:
     :param compression: ``gzip`` / ``bzip2`` / ``zstd`` / None, for every entry.
     :param last_modified: S3 last-modified of the registered version (orders versions of a key).
     :param registered_at: when it was registered (orders versions uploaded in the same second).
+    :param header: the names of the file's CSV header (whitespace, quotes and BOM stripped), if read.
     """
 
     file_id: str
@@ -103,6 +108,7 @@ class BatchFile:
     compression: str | None
     last_modified: datetime | None = None
     registered_at: datetime | None = None
+    header: tuple[str, ...] | None = None  # the CSV header's names (prepare step), for on_schema_change
 
     @property
     def url(self) -> str:
@@ -155,6 +161,8 @@ class BatchOutcome:
     mode: str = MANIFEST
     rows_replaced: int = 0  # rows of earlier versions of the batch's keys deleted
     rows_updated: int = 0  # load_mode merge: target rows replaced by a row of the same merge key
+    # on_schema_change add_columns: file_id -> the columns its header brought, added to the target
+    columns_added: dict[str, list[str]] = field(default_factory=dict)
 
 
 class _CopyFailed(Exception):
@@ -206,7 +214,9 @@ class BatchLoader:
         self.winners_table = f"merge_{file_type.name}"
         # Staged: every file COPYs into a temporary table first (rows tagged with their file_id, or
         # merged by key), one COPY per file.
-        self.staged = bool(file_type.target.file_id_column) or file_type.load_mode == "merge"
+        self.drift = file_type.on_schema_change != ("fail",)
+        self.staged = bool(file_type.target.file_id_column) or file_type.load_mode == "merge" or self.drift
+        self._extra_slots = 0
         self._rejected_counts: dict[str, int] = {}
 
     # -- the batch ------------------------------------------------------------------------------
@@ -261,6 +271,11 @@ class BatchLoader:
         try:
             with self.conn.cursor() as cur:
                 columns = table_columns(cur, self.file_type) if self.staged else None
+                if self.drift:
+                    mismatched, columns = self._match_headers(cur, files, columns)
+                    if mismatched:
+                        self.conn.rollback()
+                        return mismatched
                 if self.staged:
                     cur.execute(
                         render(
@@ -269,6 +284,15 @@ class BatchLoader:
                             target=target.table.quoted,
                         )
                     )
+                    for slot in range(self._extra_slots):
+                        cur.execute(
+                            render(
+                                "load/add_column.sql",
+                                table=quote_identifier(self.staging_table),
+                                column=quote_column(f"{EXTRA_COLUMN}{slot}"),
+                                type=EXTRA_TYPE,
+                            )
+                        )
                     if self.file_type.merge:
                         cur.execute(
                             render(
@@ -414,8 +438,9 @@ class BatchLoader:
         loads: dict[str, FileLoad] = {}
         for n, f in enumerate(files):
             url = self._manifest(f"file-{n}", [f])
+            copy_columns = self._copy_columns(f, data_columns) if self.drift else data_columns
             try:
-                rows_loaded, query_id = self._run_copy(cur, table, url, f.compression, data_columns, None)
+                rows_loaded, query_id = self._run_copy(cur, table, url, f.compression, copy_columns, None)
             except psycopg2.Error as err:
                 raise self._copy_failure(err, [f], str(target.table)) from err
             errors = [e for es in self._errors_by_file(cur, query_id).values() for e in es]
@@ -501,6 +526,95 @@ class BatchLoader:
                     )
                 culprits.append(FileFailure(f, "data", text, load))
         return _CopyFailed(message, culprits)
+
+    # -- schema drift -------------------------------------------------------------------------
+
+    def _match_headers(self, cur, files: list[BatchFile], columns: list[str]) -> tuple[list[FileFailure], list[str]]:
+        """``on_schema_change``: each file's header against the target's columns, by name.
+
+        A file whose difference its policies do not allow is set aside (nothing COPYed). With
+        ``add_columns`` the new names are added to the target (``new_column_type``) under ``LOCK``,
+        in this transaction. Sets the staging table's extra slots (``ignore_extra``).
+
+        :returns: (files set aside, the target's columns after any added).
+        """
+        target = self.file_type.target
+        policies = set(self.file_type.on_schema_change)
+        reserved = {target.file_id_column, FILE_SEQ_COLUMN} - {None}
+        known = [c for c in columns if c not in reserved]
+        failures: list[FileFailure] = []
+        new: dict[str, list[str]] = {}
+        self._extra_slots = 0
+        self.outcome.columns_added = {}
+        for f in files:
+            if f.header is None:
+                failures.append(FileFailure(f, "data", f"{f.url}: no header was read to match its columns by"))
+                continue
+            drift = compare(known, f.header)
+            extra = [*drift.added, *(f"(unnamed field {i})" for i in drift.unnamed)]
+            problems = []
+            if drift.duplicated:
+                problems.append(f"names {list(drift.duplicated)} appear more than once")
+            if drift.missing and "fill_missing" not in policies:
+                problems.append("columns are missing (on_schema_change fill_missing would load them NULL)")
+            if extra and not policies & {"ignore_extra", "add_columns"}:
+                problems.append("the file has columns the table has not (ignore_extra drops, add_columns adds them)")
+            if "add_columns" in policies:
+                unusable = [n for n in extra if fold(n) in reserved or not IDENTIFIER.match(fold(n))]
+                if unusable:
+                    problems.append(
+                        f"{unusable} cannot become columns (lower-case letters, digits, '_' and '$', not a name "
+                        "the load fills)"
+                    )
+            if problems:
+                failures.append(
+                    FileFailure(
+                        f,
+                        "data",
+                        f"the header of {f.url} does not match table {target.table} ({drift.describe()}): "
+                        + "; ".join(problems)
+                        + f" | on_schema_change {list(self.file_type.on_schema_change)}",
+                    )
+                )
+                continue
+            if "add_columns" in policies and drift.added:
+                new[f.file_id] = [fold(n) for n in drift.added]
+            self._extra_slots = max(self._extra_slots, len(extra) if "ignore_extra" in policies else 0)
+            if drift:
+                log.info("%s: header differs from %s (%s): loaded by name", f.url, target.table, drift.describe())
+        if failures or not new:
+            return failures, columns
+        table = target.table.quoted
+        cur.execute(render("load/lock_target.sql", target=table))
+        columns = table_columns(cur, self.file_type)  # another run may have added some meanwhile
+        for file_id, names in new.items():
+            for name in names:
+                if name not in columns:
+                    cur.execute(
+                        render(
+                            "load/add_column.sql",
+                            table=table,
+                            column=quote_identifier(name),
+                            type=self.file_type.new_column_type,
+                        )
+                    )
+                    columns.append(name)
+                    self.outcome.columns_added.setdefault(file_id, []).append(name)
+                    log.warning("Added column %s %s to %s", name, self.file_type.new_column_type, target.table)
+        return failures, columns
+
+    def _copy_columns(self, f: BatchFile, data_columns: tuple[str, ...]) -> tuple[str, ...]:
+        """The COPY column list of ``f``: its header's fields in file order, each the table column of
+        the same name (so a moved column never lands in its neighbour's place), or a staging-only
+        extra slot for a field the table does not have (``ignore_extra``: never inserted)."""
+        by_name = {fold(c): c for c in data_columns}
+        out, slot = [], 0
+        for name in f.header or ():
+            column = by_name.get(fold(name)) if fold(name) else None
+            if column is None:
+                column, slot = f"{EXTRA_COLUMN}{slot}", slot + 1
+            out.append(column)
+        return tuple(out)
 
     # -- checks -------------------------------------------------------------------------------
 
