@@ -11,7 +11,10 @@ Two ways to COPY a batch, both in **one transaction** with the register update o
 - **per file** (with ``target.file_id_column``, where every row must carry its own file's id): one
   COPY per file into a temporary staging table, each tagged with its ``file_id`` right after its
   COPY, then one ``INSERT ... SELECT`` into the target after the file-scoped deletes. Rows loaded
-  per file are that COPY's ``pg_last_copy_count()``.
+  per file are that COPY's ``pg_last_copy_count()``. ``load_mode: merge`` and any
+  ``on_schema_change`` but ``fail`` load this way too, with or without the column: merge upserts
+  the staged rows by key (:meth:`BatchLoader._merge`); a drift policy gives each file's COPY a column
+  list from its own header (:meth:`BatchLoader._match_headers`).
 
 A bad file does not sink its batch: the files at fault are found (a COPY of one file failed; a file
 over MAXERROR; an object named in Redshift's error; an object that changed since registration), the
@@ -673,7 +676,7 @@ class BatchLoader:
         one key that nothing orders (same file, and the same ``dedupe_by`` value or none)."""
         merge = self.file_type.merge
         seq = self._file_seq(files)
-        by_seq = {n: f for f in files for fid, n in seq.items() if fid == f.file_id}
+        by_seq = {seq[f.file_id]: f for f in files}
         identifiers = {
             "staging": quote_identifier(self.staging_table),
             "seq": quote_column(FILE_SEQ_COLUMN),
