@@ -11,7 +11,10 @@ Two ways to COPY a batch, both in **one transaction** with the register update o
 - **per file** (with ``target.file_id_column``, where every row must carry its own file's id): one
   COPY per file into a temporary staging table, each tagged with its ``file_id`` right after its
   COPY, then one ``INSERT ... SELECT`` into the target after the file-scoped deletes. Rows loaded
-  per file are that COPY's ``pg_last_copy_count()``.
+  per file are that COPY's ``pg_last_copy_count()``. ``load_mode: merge`` and any
+  ``on_schema_change`` but ``fail`` load this way too, with or without the column: merge upserts
+  the staged rows by key (:meth:`BatchLoader._merge`); a drift policy gives each file's COPY a column
+  list from its own header (:meth:`BatchLoader._match_headers`).
 
 A bad file does not sink its batch: the files at fault are found (a COPY of one file failed; a file
 over MAXERROR; an object named in Redshift's error; an object that changed since registration), the
@@ -40,9 +43,10 @@ from typing import Any
 import psycopg2
 
 from redshift_ingest import register
-from redshift_ingest.config import FileType, Settings, quote_identifier
+from redshift_ingest.config import IDENTIFIER, FileType, Settings, quote_identifier
 from redshift_ingest.copy_sql import build_copy, quote_column
 from redshift_ingest.errors import LoadConfigError, Policy, RetryableLoadError, database_error_policy
+from redshift_ingest.prepare.columns import compare, fold
 from redshift_ingest.sql import render
 
 log = logging.getLogger(__name__)
@@ -53,6 +57,11 @@ ERROR_REPORT_ROWS = 1000  # rows of each file's rejected-rows report; STL_LOAD_E
 S3_CONCURRENCY = 8  # parallel HEAD / copy requests to S3
 FILENAME_CHARS = 256  # STL_LOAD_COMMITS.filename and STL_LOAD_ERRORS.filename are CHAR(256)
 MAX_COPY_ERRORS = 100000  # the largest MAXERROR Redshift accepts (AWS "COPY parameter reference")
+# load_mode merge: a staging-table column holding each row's file's place in the batch.
+FILE_SEQ_COLUMN = "_ingest_file_seq"
+# on_schema_change ignore_extra: staging-table columns taking a file's fields the table has not.
+EXTRA_COLUMN = "_ingest_extra_"
+EXTRA_TYPE = "VARCHAR(65535)"
 _S3_URL = re.compile(r"s3://[^\s'\"]+")
 
 
@@ -90,6 +99,7 @@ class BatchFile:
     :param compression: ``gzip`` / ``bzip2`` / ``zstd`` / None, for every entry.
     :param last_modified: S3 last-modified of the registered version (orders versions of a key).
     :param registered_at: when it was registered (orders versions uploaded in the same second).
+    :param header: the names of the file's CSV header (whitespace, quotes and BOM stripped), if read.
     """
 
     file_id: str
@@ -101,6 +111,7 @@ class BatchFile:
     compression: str | None
     last_modified: datetime | None = None
     registered_at: datetime | None = None
+    header: tuple[str, ...] | None = None  # the CSV header's names (prepare step), for on_schema_change
 
     @property
     def url(self) -> str:
@@ -152,6 +163,9 @@ class BatchOutcome:
     transactions: int = 0  # transactions that ran at least one COPY (committed or rolled back)
     mode: str = MANIFEST
     rows_replaced: int = 0  # rows of earlier versions of the batch's keys deleted
+    rows_updated: int = 0  # load_mode merge: target rows replaced by a row of the same merge key
+    # on_schema_change add_columns: file_id -> the columns its header brought, added to the target
+    columns_added: dict[str, list[str]] = field(default_factory=dict)
 
 
 class _CopyFailed(Exception):
@@ -200,6 +214,12 @@ class BatchLoader:
         self.source = settings.load_errors_source
         self.outcome = BatchOutcome()
         self.staging_table = f"stage_{file_type.name}"
+        self.winners_table = f"merge_{file_type.name}"
+        # Staged: every file COPYs into a temporary table first (rows tagged with their file_id, or
+        # merged by key), one COPY per file.
+        self.drift = file_type.on_schema_change != ("fail",)
+        self.staged = bool(file_type.target.file_id_column) or file_type.load_mode == "merge" or self.drift
+        self._extra_slots = 0
         self._rejected_counts: dict[str, int] = {}
         self._last_ok_query = 0  # the newest COPY of this session that succeeded
 
@@ -215,7 +235,7 @@ class BatchLoader:
         :raises register.ClaimLost: the run no longer holds some files (rolled back).
         """
         remaining = list(files)
-        mode = PER_FILE if self.file_type.target.file_id_column or _ambiguous_names(remaining) else MANIFEST
+        mode = PER_FILE if self.staged or _ambiguous_names(remaining) else MANIFEST
         self.outcome.mode = mode
         while remaining:
             try:
@@ -254,8 +274,13 @@ class BatchLoader:
         self.outcome.transactions += 1
         try:
             with self.conn.cursor() as cur:
-                columns = table_columns(cur, self.file_type) if tagged else None
-                if tagged:
+                columns = table_columns(cur, self.file_type) if self.staged else None
+                if self.drift:
+                    mismatched, columns = self._match_headers(cur, files, columns)
+                    if mismatched:
+                        self.conn.rollback()
+                        return mismatched
+                if self.staged:
                     cur.execute(
                         render(
                             "load/create_staging.sql",
@@ -263,6 +288,24 @@ class BatchLoader:
                             target=target.table.quoted,
                         )
                     )
+                    for slot in range(self._extra_slots):
+                        cur.execute(
+                            render(
+                                "load/add_column.sql",
+                                table=quote_identifier(self.staging_table),
+                                column=quote_column(f"{EXTRA_COLUMN}{slot}"),
+                                type=EXTRA_TYPE,
+                            )
+                        )
+                    if self.file_type.merge:
+                        cur.execute(
+                            render(
+                                "load/add_column.sql",
+                                table=quote_identifier(self.staging_table),
+                                column=quote_column(FILE_SEQ_COLUMN),
+                                type="INTEGER",
+                            )
+                        )
                 elif self.file_type.load_mode == "replace":
                     # Not TRUNCATE: it commits implicitly on Redshift (AWS "TRUNCATE").
                     cur.execute(render("load/delete_all.sql", target=target.table.quoted))
@@ -275,12 +318,16 @@ class BatchLoader:
                 if newer:
                     self.conn.rollback()
                     return newer
+                conflicts = self._merge_key_problems(cur, files) if self.file_type.merge else []
+                if conflicts:
+                    self.conn.rollback()
+                    return conflicts
                 # A file whose every row was rejected loaded nothing: it fails like a bad file, but
                 # adds nothing to roll back; it is set aside after the others commit.
                 empty = [f for f in files if loads[f.file_id].rows_loaded == 0 and loads[f.file_id].rows_rejected > 0]
                 empty_ids = {f.file_id for f in empty}
                 good = [f for f in files if f.file_id not in empty_ids]
-                if tagged and good:
+                if self.staged and good:
                     self.outcome.rows_replaced = self._publish(cur, good, columns)
                 for f in files:
                     load = loads[f.file_id]
@@ -392,17 +439,29 @@ class BatchLoader:
         lineage = target.file_id_column
         table = self.staging_table if columns is not None else target.table
         data_columns = None if columns is None else tuple(c for c in columns if c != lineage)
+        merge = self.file_type.merge is not None and columns is not None
         loads: dict[str, FileLoad] = {}
         for n, f in enumerate(files):
             url = self._manifest(f"file-{n}", [f])
+            copy_columns = self._copy_columns(f, data_columns) if self.drift else data_columns
             try:
-                rows_loaded, query_id = self._run_copy(cur, table, url, f.compression, data_columns, None)
+                rows_loaded, query_id = self._run_copy(cur, table, url, f.compression, copy_columns, None)
             except psycopg2.Error as err:
                 raise self._copy_failure(err, [f], str(target.table)) from err
             errors = [e for es in self._errors_by_file(cur, query_id).values() for e in es]
             rejected = sum(self._rejected_counts.values())
             loads[f.file_id] = FileLoad(f.file_id, rows_loaded, rejected, query_id, errors)
-            if columns is not None:
+            if merge:
+                cur.execute(
+                    render(
+                        "load/tag_merge_rows.sql",
+                        staging=quote_identifier(self.staging_table),
+                        seq=quote_column(FILE_SEQ_COLUMN),
+                        lineage=quote_column(lineage) if lineage else None,
+                    ),
+                    {"seq": self._file_seq(files)[f.file_id], "file_id": f.file_id},
+                )
+            elif columns is not None and lineage:
                 cur.execute(
                     render(
                         "load/tag_staged_rows.sql",
@@ -412,6 +471,13 @@ class BatchLoader:
                     {"file_id": f.file_id},
                 )
         return loads
+
+    @staticmethod
+    def _file_seq(files: list[BatchFile]) -> dict[str, int]:
+        """Each file's place in the batch for merge (1 = oldest): S3 last-modified, then registration
+        time, then file_id. Of two rows with one key, the later file's wins (unless ``dedupe_by``)."""
+        ordered = sorted(files, key=lambda f: (*f.version_order(), f.file_id))
+        return {f.file_id: n for n, f in enumerate(ordered, start=1)}
 
     def _lines_scanned(self, cur, query_id: int) -> dict[str, int]:
         cur.execute(render(f"load/load_commits_{self.source}.sql"), {"query_id": query_id})
@@ -468,6 +534,95 @@ class BatchLoader:
                 culprits.append(FileFailure(f, "data", text, load))
         return _CopyFailed(message, culprits)
 
+    # -- schema drift -------------------------------------------------------------------------
+
+    def _match_headers(self, cur, files: list[BatchFile], columns: list[str]) -> tuple[list[FileFailure], list[str]]:
+        """``on_schema_change``: each file's header against the target's columns, by name.
+
+        A file whose difference its policies do not allow is set aside (nothing COPYed). With
+        ``add_columns`` the new names are added to the target (``new_column_type``) under ``LOCK``,
+        in this transaction. Sets the staging table's extra slots (``ignore_extra``).
+
+        :returns: (files set aside, the target's columns after any added).
+        """
+        target = self.file_type.target
+        policies = set(self.file_type.on_schema_change)
+        reserved = {target.file_id_column, FILE_SEQ_COLUMN} - {None}
+        known = [c for c in columns if c not in reserved]
+        failures: list[FileFailure] = []
+        new: dict[str, list[str]] = {}
+        self._extra_slots = 0
+        self.outcome.columns_added = {}
+        for f in files:
+            if f.header is None:
+                failures.append(FileFailure(f, "data", f"{f.url}: no header was read to match its columns by"))
+                continue
+            drift = compare(known, f.header)
+            extra = [*drift.added, *(f"(unnamed field {i})" for i in drift.unnamed)]
+            problems = []
+            if drift.duplicated:
+                problems.append(f"names {list(drift.duplicated)} appear more than once")
+            if drift.missing and "fill_missing" not in policies:
+                problems.append("columns are missing (on_schema_change fill_missing would load them NULL)")
+            if extra and not policies & {"ignore_extra", "add_columns"}:
+                problems.append("the file has columns the table has not (ignore_extra drops, add_columns adds them)")
+            if "add_columns" in policies:
+                unusable = [n for n in extra if fold(n) in reserved or not IDENTIFIER.match(fold(n))]
+                if unusable:
+                    problems.append(
+                        f"{unusable} cannot become columns (lower-case letters, digits, '_' and '$', not a name "
+                        "the load fills)"
+                    )
+            if problems:
+                failures.append(
+                    FileFailure(
+                        f,
+                        "data",
+                        f"the header of {f.url} does not match table {target.table} ({drift.describe()}): "
+                        + "; ".join(problems)
+                        + f" | on_schema_change {list(self.file_type.on_schema_change)}",
+                    )
+                )
+                continue
+            if "add_columns" in policies and drift.added:
+                new[f.file_id] = [fold(n) for n in drift.added]
+            self._extra_slots = max(self._extra_slots, len(extra) if "ignore_extra" in policies else 0)
+            if drift:
+                log.info("%s: header differs from %s (%s): loaded by name", f.url, target.table, drift.describe())
+        if failures or not new:
+            return failures, columns
+        table = target.table.quoted
+        cur.execute(render("load/lock_target.sql", target=table))
+        columns = table_columns(cur, self.file_type)  # another run may have added some meanwhile
+        for file_id, names in new.items():
+            for name in names:
+                if name not in columns:
+                    cur.execute(
+                        render(
+                            "load/add_column.sql",
+                            table=table,
+                            column=quote_identifier(name),
+                            type=self.file_type.new_column_type,
+                        )
+                    )
+                    columns.append(name)
+                    self.outcome.columns_added.setdefault(file_id, []).append(name)
+                    log.warning("Added column %s %s to %s", name, self.file_type.new_column_type, target.table)
+        return failures, columns
+
+    def _copy_columns(self, f: BatchFile, data_columns: tuple[str, ...]) -> tuple[str, ...]:
+        """The COPY column list of ``f``: its header's fields in file order, each the table column of
+        the same name (so a moved column never lands in its neighbour's place), or a staging-only
+        extra slot for a field the table does not have (``ignore_extra``: never inserted)."""
+        by_name = {fold(c): c for c in data_columns}
+        out, slot = [], 0
+        for name in f.header or ():
+            column = by_name.get(fold(name)) if fold(name) else None
+            if column is None:
+                column, slot = f"{EXTRA_COLUMN}{slot}", slot + 1
+            out.append(column)
+        return tuple(out)
+
     # -- checks -------------------------------------------------------------------------------
 
     def _over_max_error(self, files: list[BatchFile], loads: dict[str, FileLoad]) -> list[FileFailure]:
@@ -520,23 +675,54 @@ class BatchLoader:
 
     # -- staging table -> target --------------------------------------------------------------
 
+    def _merge_key_problems(self, cur, files: list[BatchFile]) -> list[FileFailure]:
+        """Files whose staged rows cannot be merged: a key column without a value, or two rows of
+        one key that nothing orders (same file, and the same ``dedupe_by`` value or none)."""
+        merge = self.file_type.merge
+        seq = self._file_seq(files)
+        by_seq = {seq[f.file_id]: f for f in files}
+        identifiers = {
+            "staging": quote_identifier(self.staging_table),
+            "seq": quote_column(FILE_SEQ_COLUMN),
+            "keys": [quote_column(k) for k in merge.keys],
+            "dedupe_by": quote_column(merge.dedupe_by) if merge.dedupe_by else None,
+        }
+        problems: dict[int, list[str]] = defaultdict(list)
+        cur.execute(render("load/merge_null_keys.sql", **identifiers))
+        for n, rows in cur.fetchall():
+            problems[n].append(f"{rows} row(s) have no value in merge key column(s) {', '.join(merge.keys)}")
+        cur.execute(render("load/merge_tied_keys.sql", **identifiers))
+        for n, rows, example in cur.fetchall():
+            ordered = f" with the same {merge.dedupe_by}" if merge.dedupe_by else ""
+            fix = "" if merge.dedupe_by else "; set merge.dedupe_by to the column that orders versions of a key"
+            problems[n].append(
+                f"{rows} rows share a merge key ({', '.join(merge.keys)}) with another row of the file{ordered}, "
+                f"e.g. {example}: which one is newest cannot be told{fix}"
+            )
+        table = self.file_type.target.table
+        return [
+            FileFailure(by_seq[n], "data", f"cannot merge {by_seq[n].url} into {table}: " + "; ".join(why))
+            for n, why in sorted(problems.items())
+        ]
+
     def _publish(self, cur, files: list[BatchFile], columns: list[str]) -> int:
         """Staging table -> target under ``LOCK``, after the file-scoped deletes.
 
         Deletes first, in the same transaction: for ``load_mode: replace`` every row; otherwise the
         rows earlier loads of these very files left (forced reloads), and with ``on_new_version:
         replace`` the rows of the earlier versions of the same keys (those become ``REPLACED``).
+        Then ``load_mode: merge`` upserts (see :meth:`_merge`); the other modes insert every row.
 
         :returns: rows deleted for earlier versions.
         """
         target = self.file_type.target
         table = target.table.quoted
-        lineage = quote_column(target.file_id_column)
+        lineage = quote_column(target.file_id_column) if target.file_id_column else None
         # Serialise writers of the target (two file types may share it; AWS "LOCK" avoids
         # serializable-isolation errors between concurrent DELETE/INSERT transactions).
         cur.execute(render("load/lock_target.sql", target=table))
         replaced = 0
-        if target.on_new_version == "replace" and self.file_type.load_mode == "append":
+        if lineage and target.on_new_version == "replace" and self.file_type.load_mode != "replace":
             for f in files:
                 for version in register.loaded_versions(cur, self.settings, f.file_id, f.bucket, f.key):
                     cur.execute(
@@ -551,25 +737,56 @@ class BatchLoader:
                     )
         if self.file_type.load_mode == "replace":
             cur.execute(render("load/delete_all.sql", target=table))
-        else:
+        elif lineage:
             cur.execute(
                 render("load/delete_files_rows.sql", target=table, lineage=lineage),
                 {"file_ids": tuple(f.file_id for f in files)},
             )
             if cur.rowcount:
                 log.info("Deleted %d rows earlier loads of these files left in %s", cur.rowcount, table)
-        data = ", ".join(quote_column(c) for c in columns if c != target.file_id_column)
-        cur.execute(
-            render(
-                "load/insert_from_staging.sql",
-                target=table,
-                columns=data,
-                lineage=lineage,
-                staging=quote_identifier(self.staging_table),
+        insert = ", ".join(quote_column(c) for c in columns)
+        if self.file_type.merge:
+            self._merge(cur, insert)
+        else:
+            cur.execute(
+                render(
+                    "load/insert_from_staging.sql",
+                    target=table,
+                    columns=insert,
+                    staging=quote_identifier(self.staging_table),
+                )
             )
-        )
         cur.execute(render("load/drop_staging.sql", staging=quote_identifier(self.staging_table)))
         return replaced
+
+    def _merge(self, cur, columns: str) -> None:
+        """``load_mode: merge``, Redshift's delete + insert upsert (AWS "Use a staging table to
+        perform a merge (upsert)"): one row per key is kept from the staging table (the greatest
+        ``dedupe_by``, then the latest file), the target's rows of those keys are deleted (with
+        ``dedupe_by``: only those not newer), and the kept rows inserted (with ``dedupe_by``: those
+        whose key has no newer row left). Sets ``outcome.rows_updated`` (target rows replaced)."""
+        merge = self.file_type.merge
+        identifiers = {
+            "target": self.file_type.target.table.quoted,
+            "staging": quote_identifier(self.staging_table),
+            "winners": quote_identifier(self.winners_table),
+            "seq": quote_column(FILE_SEQ_COLUMN),
+            "columns": columns,
+            "keys": [quote_column(k) for k in merge.keys],
+            "dedupe_by": quote_column(merge.dedupe_by) if merge.dedupe_by else None,
+        }
+        cur.execute(render("load/merge_keep_newest.sql", **identifiers))
+        cur.execute(render("load/merge_delete_matched.sql", **identifiers))
+        self.outcome.rows_updated += cur.rowcount
+        cur.execute(render("load/merge_insert.sql", **identifiers))
+        inserted = cur.rowcount
+        cur.execute(render("load/drop_staging.sql", staging=quote_identifier(self.winners_table)))
+        log.info(
+            "Merged into %s: %d row(s) written, %d of them replacing a row of the same key",
+            self.file_type.target.table,
+            inserted,
+            self.outcome.rows_updated,
+        )
 
 
 # -- helpers -----------------------------------------------------------------------------------
@@ -610,19 +827,30 @@ def _database_error(err: psycopg2.Error, doing: str) -> Exception:
 
 
 def table_columns(cur, file_type: FileType) -> list[str]:
-    """The target's column names in order, checked to include ``target.file_id_column``.
+    """The target's column names in order, checked to include ``target.file_id_column`` and the
+    ``merge`` key and ``dedupe_by`` columns.
 
-    :raises LoadConfigError: the column is missing; the message says what to add where.
+    :raises LoadConfigError: a column is missing; the message says what to add or fix where.
     """
     target = file_type.target
     cur.execute(render("load/select_no_rows.sql", target=target.table.quoted))
     columns = [d[0] for d in cur.description]
-    if target.file_id_column not in columns:
+    if target.file_id_column and target.file_id_column not in columns:
         raise LoadConfigError(
             f"table {target.table} has no column {target.file_id_column!r} (target.file_id_column of file type "
             f"{file_type.name}): add {target.file_id_column} VARCHAR(64) to the table and to "
             f"include/sql/{target.ddl}; nothing was loaded"
         )
+    if file_type.merge:
+        named = [*file_type.merge.keys, *([file_type.merge.dedupe_by] if file_type.merge.dedupe_by else [])]
+        missing = [c for c in named if c not in columns]
+        if missing:
+            raise LoadConfigError(
+                f"table {target.table} has no column(s) {missing} named in merge: of file type {file_type.name} "
+                f"(its columns: {columns}); fix merge.keys / merge.dedupe_by; nothing was loaded"
+            )
+    if FILE_SEQ_COLUMN in columns:
+        raise LoadConfigError(f"table {target.table} has a column {FILE_SEQ_COLUMN!r}, a name the load reserves")
     return columns
 
 

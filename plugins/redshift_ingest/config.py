@@ -31,6 +31,12 @@ NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 # A closed vocabulary keeps tags useful for filtering in the UI (checked by a DAG-policy test).
 KNOWN_TAGS = frozenset({"ingest", "tickit", "csv", "json", "gzip", "zip", "weather", "events", "finance"})
 DURATION = re.compile(r"^([1-9][0-9]{0,4})\s*([mhd])$")  # alerts.expect_every: 90m, 6h, 1d
+# Types ``on_schema_change: add_columns`` may declare new columns with (AWS "Data types").
+COLUMN_TYPE = re.compile(
+    r"^(VARCHAR\(\d{1,5}\)|CHAR\(\d{1,4}\)|SMALLINT|INTEGER|BIGINT|DECIMAL\(\d{1,2},\s*\d{1,2}\)|REAL|"
+    r"DOUBLE PRECISION|BOOLEAN|DATE|TIMESTAMP|TIMESTAMPTZ|SUPER)$",
+    re.IGNORECASE,
+)
 IAM_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 # Seconds between two register checks when a file type does not say (see Sensor).
 DEFAULT_POLL_SECONDS = {"deferrable": 5, "reschedule": 60}
@@ -267,6 +273,42 @@ class Prepare(_Model):
     expected_columns: tuple[str, ...] | None = None
 
 
+class Merge(_Model):
+    """``load_mode: merge``: upsert by key (see :mod:`redshift_ingest.batch_load`).
+
+    ``keys``: the target columns that identify a row (every one must have a value in each file
+    row). ``dedupe_by``: a target column ordering versions of a key (a timestamp, a sequence
+    number): the row with the greatest value wins, within the batch and against the row already in
+    the table; without it the row of the latest file wins (files in registration order).
+    """
+
+    keys: tuple[str, ...] = Field(min_length=1, max_length=16)
+    dedupe_by: str | None = None
+
+    @field_validator("keys")
+    @classmethod
+    def _keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [k for k in value if not IDENTIFIER.match(k)]
+        if bad:
+            raise ValueError(f"expected lower-case column names (letters, digits, '_', '$'), got {bad}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"a key column is listed twice: {list(value)}")
+        return value
+
+    @field_validator("dedupe_by")
+    @classmethod
+    def _dedupe_by(cls, value: str | None) -> str | None:
+        if value is not None and not IDENTIFIER.match(value):
+            raise ValueError(f"expected a lower-case column name (letters, digits, '_', '$'), got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Merge:
+        if self.dedupe_by in self.keys:
+            raise ValueError(f"dedupe_by {self.dedupe_by!r} is one of the keys: it cannot order versions of a key")
+        return self
+
+
 class FileType(_Model):
     """One kind of file: where it lands, how it is read, where it goes, who is told.
 
@@ -285,7 +327,12 @@ class FileType(_Model):
     prepare: Prepare = Prepare()
     selection: Literal["latest", "all"] = "all"
     batch: Batch = Batch()
-    load_mode: Literal["append", "replace"] = "append"
+    load_mode: Literal["append", "replace", "merge"] = "append"
+    merge: Merge | None = Field(None, description="load_mode merge: the key columns and optional dedupe_by")
+    on_schema_change: tuple[Literal["fail", "ignore_extra", "fill_missing", "add_columns"], ...] = Field(
+        ("fail",), description="a header that differs from the table: fail, or ignore_extra / add_columns, fill_missing"
+    )
+    new_column_type: str = Field("VARCHAR(65535)", description="on_schema_change add_columns: the new columns' type")
     schedule: str | None = Field(
         "@continuous",
         description="'@continuous' (default): a new run waits for the next file as soon as the last one ends",
@@ -310,6 +357,53 @@ class FileType(_Model):
             raise ValueError(f"unknown tags {unknown}; known tags: {sorted(KNOWN_TAGS)}")
         return value
 
+    @field_validator("on_schema_change", mode="before")
+    @classmethod
+    def _policies(cls, value: object) -> object:
+        return (value,) if isinstance(value, str) else value
+
+    @field_validator("new_column_type")
+    @classmethod
+    def _new_column_type(cls, value: str) -> str:
+        if not COLUMN_TYPE.match(value.strip()):
+            raise ValueError(
+                f"expected a Redshift column type such as VARCHAR(65535), BIGINT, DECIMAL(18, 4), "
+                f"DOUBLE PRECISION, BOOLEAN, DATE or TIMESTAMP, got {value!r}"
+            )
+        return value.strip().upper()
+
+    @model_validator(mode="after")
+    def _schema_change(self) -> FileType:
+        """``on_schema_change`` (see :mod:`redshift_ingest.batch_load`): ``fail`` alone, or a set of
+        ``ignore_extra`` / ``add_columns`` (not both) and ``fill_missing``; only where the load can
+        read the file's column names: CSV or text with a header line (``ignore_header >= 1``)."""
+        policies = self.on_schema_change
+        if not policies or len(set(policies)) != len(policies):
+            raise ValueError(f"on_schema_change: expected distinct policies, got {list(policies)}")
+        if "fail" in policies:
+            if len(policies) > 1:
+                raise ValueError("on_schema_change: fail stands alone (it refuses any difference)")
+            return self
+        if {"ignore_extra", "add_columns"} <= set(policies):
+            raise ValueError("on_schema_change: ignore_extra drops a file's new columns, add_columns adds them")
+        if self.format in ("json", "parquet", "orc"):
+            raise ValueError(
+                f"on_schema_change: {list(policies)} needs the file's column names from a header line; format "
+                f"{self.format} has none. COPY maps {self.format} to columns by name itself (JSON 'auto': extra keys "
+                "are ignored, missing keys load NULL), so leave on_schema_change at fail"
+            )
+        if self.copy_options.ignore_header < 1:
+            raise ValueError(
+                f"on_schema_change: {list(policies)} maps a file's columns by its header: set "
+                "copy_options.ignore_header to 1 (or the header's line count)"
+            )
+        if self.prepare.expected_columns is not None:
+            raise ValueError(
+                "on_schema_change: prepare.expected_columns refuses every header but that one; drop it "
+                "(the table's columns are what a header is compared with)"
+            )
+        return self
+
     @model_validator(mode="after")
     def _format_options(self) -> FileType:
         opts = self.copy_options
@@ -323,9 +417,22 @@ class FileType(_Model):
             text_options = CopyOptions(max_error=opts.max_error, region=opts.region)
             if opts != text_options or self.compression not in ("auto", "none"):
                 raise ValueError(f"format {self.format} takes only max_error and region (and no compression)")
+        if (self.load_mode == "merge") != (self.merge is not None):
+            raise ValueError(
+                "load_mode merge needs merge.keys (the columns identifying a row); "
+                "merge: applies to load_mode merge only"
+            )
+        if (
+            self.merge
+            and self.target.file_id_column
+            and self.target.file_id_column in (*self.merge.keys, self.merge.dedupe_by)
+        ):
+            raise ValueError(f"merge: {self.target.file_id_column!r} is the file_id column, filled by the pipeline")
         if self.target.on_new_version == "replace":
             if self.load_mode == "replace":
-                raise ValueError("target.on_new_version applies to load_mode append (replace empties the table anyway)")
+                raise ValueError(
+                    "target.on_new_version applies to load_mode append or merge (replace empties the table anyway)"
+                )
             if not self.target.file_id_column:
                 raise ValueError(
                     "target.on_new_version: replace needs target.file_id_column, to find the rows to replace"

@@ -190,7 +190,8 @@ def prepare_files(
     since registration is FILTERED_OUT (the newer upload is its own file); the rest go on.
 
     :returns: one dict per file that goes on to the COPY: ``{"file_id", "entries": [s3 URLs COPY
-        reads], "compression", "staged_keys", "detected", "already_loaded"}``.
+        reads], "compression", "staged_keys", "detected", "already_loaded", "header"}`` (header: the
+        CSV header's names, for ``on_schema_change``; None without one).
     :raises RunHadFailures: every file of the run failed here (nothing goes on).
     """
     claims = claims_of(claimed)
@@ -241,6 +242,7 @@ def prepare_files(
                         "staged_keys": list(prepared.staged_keys),
                         "detected": prepared.detected,
                         "already_loaded": False,
+                        "header": list(prepared.header) if prepared.header is not None else None,
                     }
                 )
     finally:

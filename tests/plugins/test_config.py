@@ -80,7 +80,7 @@ def test_the_shipped_configs_are_valid():
             "unexpected characters",
         ),
         ({"selection": "newest"}, "selection", "'latest' or 'all'"),
-        ({"load_mode": "truncate"}, "load_mode", "'append' or 'replace'"),
+        ({"load_mode": "truncate"}, "load_mode", "'append', 'replace' or 'merge'"),
         ({"source": {"prefix": "/abs/"}}, "source.prefix", "relative and end with '/'"),
         ({"tags": ["nonsense"]}, "tags", "unknown tags"),
         ({"alerts": {"email": ["not-an-address"]}}, "alerts.email.0", "should match pattern"),

@@ -30,6 +30,13 @@ LOAD_IDENTIFIERS = {
     "lineage": '"ingest_file_id"',
     "columns": '"date", "weather"',
     "schema": '"weather"',
+    "winners": '"merge_seattle_weather"',
+    "seq": '"_ingest_file_seq"',
+    "keys": ['"date"'],
+    "dedupe_by": '"wind"',
+    "table": '"stage_seattle_weather"',
+    "column": '"_ingest_file_seq"',
+    "type": "INTEGER",
 }
 
 

@@ -1,3 +1,3 @@
--- Staging table -> target, every row with the file_id of the file it came from.
-INSERT INTO {{ target }} ({{ columns }}, {{ lineage }})
-SELECT {{ columns }}, {{ lineage }} FROM {{ staging }};
+-- Staging table -> target: every column the files load, and the file_id column when the target has one.
+INSERT INTO {{ target }} ({{ columns }})
+SELECT {{ columns }} FROM {{ staging }};

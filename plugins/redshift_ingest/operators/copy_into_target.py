@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -142,6 +142,8 @@ class CopyIntoTargetOperator(BaseOperator):
             with _LeaseKeeper(settings, run_id, [f.file_id for f in files]):
                 outcome = loader.load(files) if files else None
             by_id = {r["file_id"]: r for r in todo}
+            if outcome and outcome.columns_added:
+                self._alert_columns_added(settings, context, files, outcome.columns_added)
             for failure in outcome.failures if outcome else []:
                 self._set_aside(conn, settings, by_id[failure.file.file_id], run_id, failure)
             after = {r["file_id"]: r for r in register.run_files(conn, settings, run_id, [c.file_id for c in claims])}
@@ -238,6 +240,21 @@ class CopyIntoTargetOperator(BaseOperator):
         result["rows_replaced"] = outcome.rows_replaced if outcome else 0
         return result
 
+    def _alert_columns_added(self, settings: Settings, context: Context, files, added: dict[str, list[str]]) -> None:
+        """``on_schema_change: add_columns`` changed the table: one alert per file that brought columns."""
+        from redshift_ingest.notifications import FileAlert, send_alert
+
+        ft = self.file_type
+        for f in files:
+            if f.file_id in added:
+                message = (
+                    f"on_schema_change add_columns: added column(s) {', '.join(added[f.file_id])} "
+                    f"({ft.new_column_type}) to {ft.target.table} for this file's header; add them to "
+                    f"include/sql/{ft.target.ddl} too"
+                )
+                alert = FileAlert(ft.name, ft.dag_id, context["run_id"], "COLUMNS_ADDED", f.bucket, f.key)
+                send_alert(replace(alert, error_message=message), ft, settings, context)
+
     def _set_aside(self, conn, settings: Settings, row: dict[str, Any], run_id: str, failure: FileFailure) -> None:
         """Record a file the batch set aside: changed -> FILTERED_OUT; bad data -> FAILED and
         quarantined; an older version -> FAILED, kept where it is."""
@@ -268,6 +285,7 @@ def _batch_file(row: dict[str, Any], prepared: dict[str, Any] | None) -> BatchFi
         compression=(prepared or {}).get("compression"),
         last_modified=row["last_modified"],
         registered_at=row["registered_at"],
+        header=tuple(prepared["header"]) if prepared and prepared.get("header") else None,
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable, Iterator
 
+from .columns import compare
 from .model import FileRejected, PrepareSpec
 
 MAX_HEADER_CHARS = 1024 * 1024
@@ -91,7 +92,10 @@ def copy_csv(chunks: Iterator[str], spec: PrepareSpec, write: Callable[[str], No
         expected = [_clean(name, spec.quote_char) for name in spec.expected_columns]
         if header is None or [n.casefold() for n in header] != [n.casefold() for n in expected]:
             found = ", ".join(header or ())
-            raise FileRejected(f"header does not match: expected [{', '.join(expected)}], found [{found}]")
+            drift = compare(expected, header or ())
+            raise FileRejected(
+                f"header does not match: expected [{', '.join(expected)}], found [{found}] ({drift.describe()})"
+            )
     has_data = bool(buf[used:].strip())
     emit(buf)
     for chunk in chunks:
