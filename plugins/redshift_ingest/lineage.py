@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import attr
 from openlineage.client.generated.base import RunFacet
 
+from redshift_ingest.assets import ASSET_SCHEME, asset_for  # noqa: F401 - re-exported (the lineage API)
 from redshift_ingest.config import FileType, Settings
 from redshift_ingest.prepare.staging import MANIFEST_NAME
 
