@@ -35,12 +35,12 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import psycopg2
 
 from redshift_ingest import register
-from redshift_ingest.config import FileType, Settings, quote_identifier
+from redshift_ingest.config import FileType, Settings, TableName, quote_identifier
 from redshift_ingest.copy_sql import build_copy, quote_column
 from redshift_ingest.errors import LoadConfigError, Policy, RetryableLoadError, database_error_policy
 from redshift_ingest.sql import render
@@ -281,7 +281,7 @@ class BatchLoader:
                 empty_ids = {f.file_id for f in empty}
                 good = [f for f in files if f.file_id not in empty_ids]
                 if tagged and good:
-                    self.outcome.rows_replaced = self._publish(cur, good, columns)
+                    self.outcome.rows_replaced = self._publish(cur, good, cast(list[str], columns))  # set when tagged
                 for f in files:
                     load = loads[f.file_id]
                     if load.rows_rejected:
@@ -335,7 +335,9 @@ class BatchLoader:
         self.s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(body).encode(), ContentType="application/json")
         return f"s3://{bucket}/{key}"
 
-    def _run_copy(self, cur, table: str, copy_from: str, compression: str | None, columns, max_error: int | None):
+    def _run_copy(
+        self, cur, table: TableName | str, copy_from: str, compression: str | None, columns, max_error: int | None
+    ):
         copy = build_copy(
             self.file_type,
             table=table,
@@ -389,7 +391,7 @@ class BatchLoader:
     def _copy_each(self, cur, files: list[BatchFile], columns: list[str] | None) -> dict[str, FileLoad]:
         """One COPY per file (into the staging table when rows are tagged), in this transaction."""
         target = self.file_type.target
-        lineage = target.file_id_column
+        lineage = cast(str, target.file_id_column)  # used only when rows are tagged (columns), then set
         table = self.staging_table if columns is not None else target.table
         data_columns = None if columns is None else tuple(c for c in columns if c != lineage)
         loads: dict[str, FileLoad] = {}
@@ -531,7 +533,7 @@ class BatchLoader:
         """
         target = self.file_type.target
         table = target.table.quoted
-        lineage = quote_column(target.file_id_column)
+        lineage = quote_column(cast(str, target.file_id_column))  # set: only tagged loads publish
         # Serialise writers of the target (two file types may share it; AWS "LOCK" avoids
         # serializable-isolation errors between concurrent DELETE/INSERT transactions).
         cur.execute(render("load/lock_target.sql", target=table))
