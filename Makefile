@@ -81,6 +81,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/sqlfluff lint include/sql
 	$(BIN)/python -m devstack.check_file_types
 
 demo: venv
