@@ -13,13 +13,14 @@ export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)
 # `make chaos`) must not re-permission or prune each other's directories.
 PYTEST := $(BIN)/python -m pytest --basetemp="$$(mktemp -d $${TMPDIR:-/tmp}/redshift-ingest-pytest-XXXXXX)"
 
-.PHONY: help venv test lint demo clean chaos bench bench-backlog bench-parse bench-latency airflow browser test-ui bundle verify-bundle lambda-package compose-config up down tools bench-standin images test-compose
+.PHONY: help venv test lint demo clean chaos bench bench-backlog bench-parse bench-latency airflow browser test-ui bundle verify-bundle lambda-package compose-config up down tools bench-standin images test-compose test-unit
 
 help:
 	@echo "make venv   - create .venv with Airflow 3.3.1 and the pinned providers (no GitHub needed)"
 	@echo "make test   - run the whole test suite against real PostgreSQL, moto and Airflow"
 	@echo "make demo   - load real files end to end on the embedded local stack"
-	@echo "make lint   - ruff"
+	@echo "make test-unit - the tests that need no service (no PostgreSQL, moto, stand-in, Airflow DB)"
+	@echo "make lint   - ruff (check, format), mypy over plugins/, sqlfluff over include/sql"
 	@echo "make chaos  - the full fault-injection suite (make test runs its short form)"
 	@echo "make bench  - memory and speed measurements"
 	@echo "make bench-backlog - 1,000-file backlog under the real local Airflow: batched vs one file per run"
@@ -46,6 +47,10 @@ venv: $(BIN)/.installed
 
 test: venv
 	$(PYTEST) -m "not slow"
+
+# The unit tier: tests using none of the service fixtures (tests/conftest.py marks them `unit`).
+test-unit: venv
+	$(PYTEST) -m "unit and not slow" -q
 
 # Every fault-injection scenario (SIGKILL at each step boundary and inside COPY, dropped connections,
 # S3 outages, duplicate events, racing runs), with the tally of duplicates and losses.
@@ -76,6 +81,9 @@ bench-latency: venv
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/sqlfluff lint include/sql
+	$(BIN)/python -m devstack.check_file_types
 
 demo: venv
 	$(BIN)/python -m devstack.demo

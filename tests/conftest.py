@@ -16,6 +16,29 @@ import pytest
 from devstack.services import Postgres, S3Server
 from devstack.stack import EmbeddedStack, airflow_home_env, migrate_airflow_db
 
+# Test tiers. A test is a ``unit`` test (``make test-unit``) when it needs no service: none of these
+# fixtures (each starts, or stands on, a real PostgreSQL, moto's S3 server, the Redshift stand-in or
+# Airflow's metadata database), and it is not in a folder whose tests drive whole stacks themselves.
+SERVICE_FIXTURES = frozenset(
+    {"postgres", "s3_server", "stack", "warehouse", "landing", "redshift_local", "s3", "bucket", "connect", "cur"}
+)
+SERVICE_FOLDERS = ("e2e", "faults", "ui", "deploy")
+_TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Mark each test that needs no service (see ``SERVICE_FIXTURES``) as ``unit``; a test can also opt
+    out with ``@pytest.mark.service`` (it starts a service itself: a subprocess Airflow, a venv)."""
+    for item in items:
+        folder = Path(item.fspath).resolve().relative_to(_TESTS).parts[0]
+        needs_service = (
+            folder in SERVICE_FOLDERS
+            or item.get_closest_marker("service") is not None
+            or not SERVICE_FIXTURES.isdisjoint(getattr(item, "fixturenames", ()))
+        )
+        if not needs_service:
+            item.add_marker(pytest.mark.unit)
+
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:

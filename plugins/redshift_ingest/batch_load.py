@@ -38,12 +38,12 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import psycopg2
 
 from redshift_ingest import register
-from redshift_ingest.config import IDENTIFIER, FileType, Settings, quote_identifier
+from redshift_ingest.config import IDENTIFIER, FileType, Merge, Settings, TableName, quote_identifier
 from redshift_ingest.copy_sql import build_copy, quote_column
 from redshift_ingest.errors import LoadConfigError, Policy, RetryableLoadError, database_error_policy
 from redshift_ingest.prepare.columns import compare, fold
@@ -276,7 +276,9 @@ class BatchLoader:
             with self.conn.cursor() as cur:
                 columns = table_columns(cur, self.file_type) if self.staged else None
                 if self.drift:
-                    mismatched, columns = self._match_headers(cur, files, columns)
+                    mismatched, columns = self._match_headers(
+                        cur, files, cast(list[str], columns)
+                    )  # set: staged loads read them
                     if mismatched:
                         self.conn.rollback()
                         return mismatched
@@ -328,7 +330,9 @@ class BatchLoader:
                 empty_ids = {f.file_id for f in empty}
                 good = [f for f in files if f.file_id not in empty_ids]
                 if self.staged and good:
-                    self.outcome.rows_replaced = self._publish(cur, good, columns)
+                    self.outcome.rows_replaced = self._publish(
+                        cur, good, cast(list[str], columns)
+                    )  # set: staged loads read them
                 for f in files:
                     load = loads[f.file_id]
                     if load.rows_rejected:
@@ -382,7 +386,9 @@ class BatchLoader:
         self.s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(body).encode(), ContentType="application/json")
         return f"s3://{bucket}/{key}"
 
-    def _run_copy(self, cur, table: str, copy_from: str, compression: str | None, columns, max_error: int | None):
+    def _run_copy(
+        self, cur, table: TableName | str, copy_from: str, compression: str | None, columns, max_error: int | None
+    ):
         copy = build_copy(
             self.file_type,
             table=table,
@@ -436,14 +442,14 @@ class BatchLoader:
     def _copy_each(self, cur, files: list[BatchFile], columns: list[str] | None) -> dict[str, FileLoad]:
         """One COPY per file (into the staging table when rows are tagged), in this transaction."""
         target = self.file_type.target
-        lineage = target.file_id_column
+        lineage = cast(str, target.file_id_column)  # used only when rows are tagged (columns), then set
         table = self.staging_table if columns is not None else target.table
         data_columns = None if columns is None else tuple(c for c in columns if c != lineage)
         merge = self.file_type.merge is not None and columns is not None
         loads: dict[str, FileLoad] = {}
         for n, f in enumerate(files):
             url = self._manifest(f"file-{n}", [f])
-            copy_columns = self._copy_columns(f, data_columns) if self.drift else data_columns
+            copy_columns = self._copy_columns(f, cast(tuple[str, ...], data_columns)) if self.drift else data_columns
             try:
                 rows_loaded, query_id = self._run_copy(cur, table, url, f.compression, copy_columns, None)
             except psycopg2.Error as err:
@@ -678,7 +684,7 @@ class BatchLoader:
     def _merge_key_problems(self, cur, files: list[BatchFile]) -> list[FileFailure]:
         """Files whose staged rows cannot be merged: a key column without a value, or two rows of
         one key that nothing orders (same file, and the same ``dedupe_by`` value or none)."""
-        merge = self.file_type.merge
+        merge = cast(Merge, self.file_type.merge)  # called for merge file types only
         seq = self._file_seq(files)
         by_seq = {seq[f.file_id]: f for f in files}
         identifiers = {
@@ -765,7 +771,7 @@ class BatchLoader:
         ``dedupe_by``, then the latest file), the target's rows of those keys are deleted (with
         ``dedupe_by``: only those not newer), and the kept rows inserted (with ``dedupe_by``: those
         whose key has no newer row left). Sets ``outcome.rows_updated`` (target rows replaced)."""
-        merge = self.file_type.merge
+        merge = cast(Merge, self.file_type.merge)  # called for merge file types only
         identifiers = {
             "target": self.file_type.target.table.quoted,
             "staging": quote_identifier(self.staging_table),

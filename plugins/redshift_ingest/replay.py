@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Any
+from typing import Any, cast
 
 from redshift_ingest import register
 from redshift_ingest.config import Settings
@@ -50,7 +50,7 @@ def replay(conn, settings: Settings, file_id: str) -> dict[str, Any]:
     log.info("Replayed s3://%s/%s (file_id %s): NEW again", row["bucket"], row["s3_key"], file_id)
     after = register.get_file(conn, settings, file_id)
     conn.rollback()
-    return after
+    return cast(dict[str, Any], after)  # the row exists: replay_file just updated it
 
 
 def restore_for_reload(settings: Settings, row: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ values are never rendered in, they stay ``%(name)s`` placeholders bound by the d
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 import jinja2
 
@@ -25,7 +26,7 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def render(template: str, **identifiers: str) -> str:
+def render(template: str, **identifiers: Any) -> str:
     """Render ``include/sql/<template>`` with the given (quoted) identifiers.
 
     :raises jinja2.UndefinedError: the template uses a name that was not passed.
@@ -34,7 +35,7 @@ def render(template: str, **identifiers: str) -> str:
     return _environment().get_template(template).render(**identifiers)
 
 
-def render_register(template: str, settings: Settings, **identifiers: str) -> str:
+def render_register(template: str, settings: Settings, **identifiers: Any) -> str:
     """Render ``include/sql/register/<template>`` with the register table's quoted name."""
     return render(
         f"register/{template}",

@@ -71,7 +71,7 @@ def claim_files(file_type: FileType, settings: Settings, context: dict[str, Any]
             if row and row["status"] == register.FAILED and row["file_type"] == file_type.name:
                 replay(conn, settings, file_id)  # back from quarantine, FAILED -> NEW, history kept
             loaded = row and row["status"] in register.LOADED
-            if force and loaded and row["file_type"] == file_type.name:
+            if force and loaded and row is not None and row["file_type"] == file_type.name:
                 _check_reloadable(file_type)
                 restore_for_reload(settings, row)  # back from the archive; the claim below reloads it
         if file_id or file_type.selection == "latest":

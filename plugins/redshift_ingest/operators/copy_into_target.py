@@ -106,8 +106,9 @@ class CopyIntoTargetOperator(BaseOperator):
         super().__init__(**kwargs)
         self.file_type = file_type
         self.single = claimed_file is not None
-        self.claimed_files = [claimed_file] if claimed_file is not None else claimed_files
-        self.prepared = prepared
+        # Templated: an XCom reference (str) until rendered, then the lists described above.
+        self.claimed_files: Any = [claimed_file] if claimed_file is not None else claimed_files
+        self.prepared: Any = prepared
         self.settings = settings
 
     def execute(self, context: Context) -> dict[str, Any]:
@@ -223,7 +224,7 @@ class CopyIntoTargetOperator(BaseOperator):
         if failed:
             failure = failed[0]
             load = failure.load
-            result = LoadResult(
+            rejected = LoadResult(
                 rows_loaded=0,
                 rows_rejected=load.rows_rejected if load else 0,
                 copy_query_id=load.copy_query_id if load else None,
@@ -235,7 +236,7 @@ class CopyIntoTargetOperator(BaseOperator):
                 raise NewerVersionLoaded(failure.message)
             if failure.kind == "changed":
                 raise ObjectChanged(failure.message)
-            raise LoadRejected(failure.message, result)
+            raise LoadRejected(failure.message, rejected)
         result = dict(results[0])
         result["rows_replaced"] = outcome.rows_replaced if outcome else 0
         return result

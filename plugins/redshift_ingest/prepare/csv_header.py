@@ -83,9 +83,9 @@ def copy_csv(chunks: Iterator[str], spec: PrepareSpec, write: Callable[[str], No
     while (parsed := _parse_header(buf, spec, eof)) is None:
         if len(buf) > MAX_HEADER_CHARS:
             raise FileRejected(f"expected {spec.header_lines} header line(s), found none within 1 MiB")
-        chunk = next(chunks, None)
-        eof = chunk is None
-        buf += chunk or ""
+        more = next(chunks, None)
+        eof = more is None
+        buf += more or ""
     records, used = parsed
     header = tuple(_clean(name, spec.quote_char) for name in records[-1]) if records else None
     if spec.expected_columns is not None:

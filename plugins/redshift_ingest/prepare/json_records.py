@@ -12,11 +12,11 @@ import contextlib
 import itertools
 import json
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
 
 import ijson
 
 from .model import FileRejected
+from .sniff import ByteReader
 from .text import Utf8Reader
 
 #: JSON's own names for the values ``ijson`` yields (RFC 8259 section 3), for error messages.
@@ -43,7 +43,7 @@ def _line(record: object) -> bytes:
         return json.dumps(record, separators=(",", ":")).encode("ascii") + b"\n"
 
 
-def write_ndjson(utf8: BinaryIO, prefix: str, write: Callable[[bytes], None]) -> int:
+def write_ndjson(utf8: ByteReader, prefix: str, write: Callable[[bytes], None]) -> int:
     """Stream the items at ``prefix`` out as one compact JSON value per line.
 
     :param utf8: the document as a UTF-8 byte stream.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from .content import process
 from .model import PreparedFile, PrepareSpec
@@ -58,7 +58,7 @@ def prepare_file(s3_client: Any, bucket: str, key: str, staging_prefix: str, spe
             source = SourceReader(response["Body"])
             head = read_head(source, MAGIC_LEN)
             container = sniff_container(head)
-            stream = io.BufferedReader(PrefixedReader(head, source), _BUFFER)
+            stream: BinaryIO = io.BufferedReader(PrefixedReader(head, source), _BUFFER)
             if container == "zip":
                 return prepare_zip(stream, s3_client, bucket, root, spec, response.get("ContentLength"))
             try:
@@ -84,7 +84,7 @@ def prepare_file(s3_client: Any, bucket: str, key: str, staging_prefix: str, spe
             content = process(open_decompressed(stream, container), spec, out)
             out.upload(s3_client, bucket, staged_key)
     except SourceReadError as exc:
-        raise exc.__cause__ from None  # the transport error itself, so the task retries
+        raise cast(BaseException, exc.__cause__) from None  # the transport error itself, so the task retries
     prefix = "" if container == "plain" else f"{container} "
     return PreparedFile(
         s3_url(bucket, staged_key),

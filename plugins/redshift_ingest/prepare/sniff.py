@@ -12,7 +12,7 @@ import gzip
 import io
 import zipfile
 import zlib
-from typing import BinaryIO, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal, Protocol
 
 import zstandard
 
@@ -55,7 +55,16 @@ def sniff_container(head: bytes) -> Container:
     return "plain"
 
 
-def read_head(stream: BinaryIO, size: int = MAGIC_LEN) -> bytes:
+class ByteReader(Protocol):
+    """What the readers here read from: ``read(n)`` returns up to ``n`` bytes, ``b""`` at the end
+    (a file, a decompressor, a zip member, botocore's ``StreamingBody``, the blocking readers below)."""
+
+    def read(self, size: int = ..., /) -> bytes: ...
+
+    def close(self) -> None: ...
+
+
+def read_head(stream: ByteReader, size: int = MAGIC_LEN) -> bytes:
     """Read up to ``size`` bytes, looping over short reads; fewer only at end of stream."""
     parts: list[bytes] = []
     need = size
@@ -71,7 +80,11 @@ def read_head(stream: BinaryIO, size: int = MAGIC_LEN) -> bytes:
 class PrefixedReader(io.RawIOBase):
     """A readable stream that replays ``prefix`` (bytes already read for sniffing), then ``stream``."""
 
-    def __init__(self, prefix: bytes, stream: BinaryIO) -> None:
+    if TYPE_CHECKING:  # blocking: io.RawIOBase.read never returns None here
+
+        def read(self, size: int = -1, /) -> bytes: ...
+
+    def __init__(self, prefix: bytes, stream: ByteReader) -> None:
         self._prefix = memoryview(prefix)
         self._stream = stream
 
@@ -97,7 +110,11 @@ class SourceReader(io.RawIOBase):
     """Wraps the S3 body so its transport errors (some are ``OSError``) are never mistaken for
     corrupt compressed data by :func:`open_decompressed`; they surface as :class:`SourceReadError`."""
 
-    def __init__(self, stream: BinaryIO) -> None:
+    if TYPE_CHECKING:  # blocking: io.RawIOBase.read never returns None here
+
+        def read(self, size: int = -1, /) -> bytes: ...
+
+    def __init__(self, stream: ByteReader) -> None:
         self._stream = stream
 
     def readable(self) -> bool:
@@ -118,7 +135,7 @@ _CORRUPT = (EOFError, OSError, zlib.error, zstandard.ZstdError, zipfile.BadZipFi
 class _GuardedReader(io.RawIOBase):
     """Turns a decompressor's corrupt-data errors into :class:`FileRejected`."""
 
-    def __init__(self, stream: BinaryIO, container: str) -> None:
+    def __init__(self, stream: ByteReader, container: str) -> None:
         self._stream = stream
         self._container = container
 
@@ -153,7 +170,7 @@ def open_decompressed(stream: BinaryIO, container: Container) -> BinaryIO:
     if container == "plain":
         return stream
     if container == "gzip":
-        inner: BinaryIO = gzip.GzipFile(fileobj=stream, mode="rb")
+        inner: ByteReader = gzip.GzipFile(fileobj=stream, mode="rb")
     elif container == "bzip2":
         inner = bz2.BZ2File(stream, mode="rb")
     elif container == "zstd":
@@ -163,6 +180,6 @@ def open_decompressed(stream: BinaryIO, container: Container) -> BinaryIO:
     return guard(inner, container)
 
 
-def guard(stream: BinaryIO, what: str) -> BinaryIO:
+def guard(stream: ByteReader, what: str) -> BinaryIO:
     """A buffered view of ``stream`` whose corrupt-data errors raise :class:`FileRejected`."""
     return io.BufferedReader(_GuardedReader(stream, what), buffer_size=256 * 1024)

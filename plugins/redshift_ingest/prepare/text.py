@@ -16,7 +16,7 @@ import itertools
 import re
 import threading
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import charset_normalizer
 
@@ -226,6 +226,10 @@ def first_nonspace(chunks: Iterator[str]) -> tuple[str | None, Iterator[str]]:
 
 class Utf8Reader(io.RawIOBase):
     """A binary stream of UTF-8 bytes over text chunks (what ``ijson`` reads)."""
+
+    if TYPE_CHECKING:  # blocking: io.RawIOBase.read never returns None here
+
+        def read(self, size: int = -1, /) -> bytes: ...
 
     def __init__(self, chunks: Iterator[str]) -> None:
         self._chunks = chunks

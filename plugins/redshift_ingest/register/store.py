@@ -136,6 +136,8 @@ def claim_file(
                 conn.commit()
                 return held
             template = "claim_file.sql"
+            chosen: str | None
+            from_statuses: tuple[str, ...]
             if file_id:
                 chosen, status = _rerun_candidate(cur, settings, file_type, file_id, reload)
                 from_statuses = (NEW, FAILED)

@@ -53,7 +53,7 @@ class RegisterPoller:
         self._intervals: list[float] = []
         self._changed = asyncio.Condition()
         self._task: asyncio.Task | None = None
-        self._conn = None
+        self._conn: Any = None  # a psycopg2 connection once polling
 
     @classmethod
     def shared(cls, conn_id: str, register_table: str) -> RegisterPoller:
