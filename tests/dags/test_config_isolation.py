@@ -57,10 +57,25 @@ def test_a_broken_config_is_an_import_error_and_the_others_load(tmp_path):
 def test_a_worker_builds_only_the_dag_of_its_task():
     """The task runner parses the DAG file under a parsing context naming its DAG (what Airflow's
     task_runner sets); the file then builds that one DAG, from that one YAML file."""
+    import sys
+
     from airflow.dag_processing.dagbag import DagBag
     from airflow.sdk.definitions._internal.dag_parsing_context import _airflow_parsing_context_manager
 
-    with _airflow_parsing_context_manager(dag_id="ingest_tweets", task_id="claim_file"):
-        bag = DagBag(str(REPO / "dags" / "ingest_file_types.py"))
+    saved = {k: os.environ.get(k) for k in ("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "_AIRFLOW_PARSING_CONTEXT_TASK_ID")}
+    try:
+        with _airflow_parsing_context_manager(dag_id="ingest_tweets", task_id="claim_files"):
+            bag = DagBag(str(REPO / "dags" / "ingest_file_types.py"))
+    finally:
+        # DagBag keeps the imported DAG file in sys.modules: a later DagBag in this process would get
+        # the one-DAG module back instead of parsing the file again.
+        for name in [m for m in sys.modules if m.endswith("ingest_file_types")]:
+            del sys.modules[name]
+        # Airflow's context manager leaves its variables set: the rest of this process is no worker.
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     assert (bag.dag_ids, bag.import_errors) == (["ingest_tweets"], {})
     assert next(t.task_id for t in bag.dags["ingest_tweets"].topological_sort()) == "wait_for_new_file"
