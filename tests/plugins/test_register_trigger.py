@@ -138,7 +138,7 @@ def test_a_fresh_warehouse_run_creates_the_register_defers_and_loads_the_next_fi
 
     assert seen == {"trigger_polling": True, "registered": True}
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    assert states["wait_for_new_file"] == "success" and states["mark_done"] == "success", states
+    assert states["wait_for_new_file"] == "success" and states["finish_files"] == "success", states
     assert register.get_file(warehouse, settings, obj.file_id)["status"] == "DONE"
     warehouse.rollback()
 
