@@ -99,10 +99,7 @@ def test_replay_by_dag_param_in_one_step(failed_file, warehouse, settings, landi
         cur.execute("SELECT history FROM public.mng WHERE file_id = %s", (failed_file,))
         history = cur.fetchone()[0]
     warehouse.rollback()
-    assert (
-        "attempt 1 FAILED" in history
-        and "into weather.replayed failed" in history
-    )
+    assert "attempt 1 FAILED" in history and "into weather.replayed failed" in history
 
 
 def test_replay_never_overwrites_a_newer_upload_in_landing(failed_file, warehouse, settings, landing):
