@@ -47,12 +47,14 @@ from redshift_ingest.config import IDENTIFIER, FileType, Merge, Settings, TableN
 from redshift_ingest.copy_sql import build_copy, quote_column
 from redshift_ingest.errors import LoadConfigError, Policy, RetryableLoadError, database_error_policy
 from redshift_ingest.prepare.columns import compare, fold
+from redshift_ingest.prepare.staging import staging_root
 from redshift_ingest.sql import render
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest"
 PER_FILE = "per_file"
+MANIFEST_FOLDER = "_copy/"  # in a file's staging folder; staged copies end in .gz, never collide
 ERROR_REPORT_ROWS = 1000  # rows of each file's rejected-rows report; STL_LOAD_ERRORS keeps them anyway
 S3_CONCURRENCY = 8  # parallel HEAD / copy requests to S3
 FILENAME_CHARS = 256  # STL_LOAD_COMMITS.filename and STL_LOAD_ERRORS.filename are CHAR(256)
@@ -187,7 +189,10 @@ class BatchLoader:
     :param s3: a boto3 S3 client (manifests, ETag checks, error reports).
     :param iam_role_arn: the role COPY assumes (``IAM_ROLE``).
     :param run_id: the DAG run holding the files' claims.
-    :param manifest_prefix: where this batch's manifests are written (``<staging>_manifests/...``).
+    :param manifest_tag: names this run's manifests (a digest of the run id). Each manifest is written
+        in the staging folder of the first file it lists, so it is deleted with that file's staged
+        copies whichever run finishes or fails the file (a killed worker leaves none behind for
+        good); the loader also deletes the manifests it wrote once its batch is over.
     :param error_report_key: ``(file, failed) -> key`` of a file's rejected-rows report.
     """
 
@@ -200,7 +205,7 @@ class BatchLoader:
         settings: Settings,
         iam_role_arn: str,
         run_id: str,
-        manifest_prefix: str,
+        manifest_tag: str,
         error_report_key: Callable[[BatchFile, bool], str],
     ) -> None:
         self.conn = conn
@@ -209,7 +214,8 @@ class BatchLoader:
         self.settings = settings
         self.iam_role_arn = iam_role_arn
         self.run_id = run_id
-        self.manifest_prefix = manifest_prefix
+        self.manifest_tag = manifest_tag
+        self._manifests: list[tuple[str, str]] = []  # (bucket, key) written by this loader
         self.error_report_key = error_report_key
         self.source = settings.load_errors_source
         self.outcome = BatchOutcome()
@@ -263,9 +269,19 @@ class BatchLoader:
             blamed = {c.file.file_id for c in culprits}
             for culprit in culprits:
                 log.warning("Set aside %s (%s): %s", culprit.file.url, culprit.kind, culprit.message)
+                self._write_failure_report(culprit)
             self.outcome.failures.extend(culprits)
             remaining = [f for f in remaining if f.file_id not in blamed]
         return self.outcome
+
+    def _write_failure_report(self, culprit: FileFailure) -> None:
+        """Write the rejected-rows report of a file set aside for its data (next to its quarantined
+        copy), so a person finds the rows that failed it from the register."""
+        load = culprit.load
+        if culprit.kind != "data" or load is None or not load.errors or load.error_report_key:
+            return
+        load.error_report_key = self.error_report_key(culprit.file, True)
+        write_error_report(self.s3, culprit.file.bucket, load.error_report_key, load.errors)
 
     def _attempt(self, files: list[BatchFile], mode: str) -> list[FileFailure]:
         """One transaction over ``files``. Returns the culprits (rolled back) or [] (committed)."""
@@ -382,9 +398,26 @@ class BatchLoader:
         files = list(files)
         body = {"entries": [{"url": url, "mandatory": True} for f in files for url in f.entries]}
         bucket = files[0].bucket
-        key = f"{self.manifest_prefix}{name}.manifest"
+        folder = staging_root(self.settings.staging_prefix, files[0].key) + MANIFEST_FOLDER
+        key = f"{folder}{self.manifest_tag}-{name}.manifest"
         self.s3.put_object(Bucket=bucket, Key=key, Body=json.dumps(body).encode(), ContentType="application/json")
+        self._manifests.append((bucket, key))
         return f"s3://{bucket}/{key}"
+
+    def clear_manifests(self) -> None:
+        """Delete the manifests this loader wrote (best effort: a manifest left behind is deleted
+        with its file's staged copies when the file is archived or failed)."""
+        by_bucket: dict[str, list[str]] = defaultdict(list)
+        for bucket, key in dict.fromkeys(self._manifests):
+            by_bucket[bucket].append(key)
+        for bucket, keys in by_bucket.items():
+            for start in range(0, len(keys), 1000):  # DeleteObjects takes at most 1,000 keys
+                try:
+                    objects = [{"Key": k} for k in keys[start : start + 1000]]
+                    self.s3.delete_objects(Bucket=bucket, Delete={"Objects": objects, "Quiet": True})
+                except Exception:
+                    log.exception("Could not delete %d COPY manifest(s) in s3://%s", len(keys), bucket)
+        self._manifests.clear()
 
     def _run_copy(
         self, cur, table: TableName | str, copy_from: str, compression: str | None, columns, max_error: int | None

@@ -354,7 +354,7 @@ def finish_files(
     file_type: FileType, settings: Settings, claimed: list[dict[str, Any]], context: dict[str, Any]
 ) -> dict[str, Any]:
     """Archive every loaded file of the run (in parallel), mark them DONE / DONE_WITH_REJECTS in one
-    statement, clear their staged copies and the run's manifests, and send the run's one alert.
+    statement, clear their staged copies (and the COPY manifests kept there), and send the run's one alert.
 
     Safe to repeat: a move already done is found done, a finished file is left as it is.
 
@@ -383,7 +383,6 @@ def finish_files(
                     size_bytes=r["size_bytes"],
                     load_duration=(r["loaded_at"] - r["claimed_at"]) if r.get("claimed_at") else None,
                 )
-        _clear_manifests(hook, settings, file_type, run_id)
         rows = register.run_files(conn, settings, run_id, [c.file_id for c in claims])
     finally:
         conn.close()
@@ -438,17 +437,9 @@ def _archive_one(hook: S3Hook, settings: Settings, row: dict[str, Any]) -> str |
     return key
 
 
-def manifest_prefix(settings: Settings, file_type: FileType, run_id: str) -> str:
-    """Where a run writes its COPY manifests: one folder per run, cleared when the run finishes."""
-    digest = hashlib.sha256(run_id.encode()).hexdigest()[:16]
-    return f"{settings.staging_prefix}_manifests/{file_type.name}/{digest}/"
-
-
-def _clear_manifests(hook: S3Hook, settings: Settings, file_type: FileType, run_id: str) -> None:
-    prefix = manifest_prefix(settings, file_type, run_id)
-    keys = hook.list_keys(bucket_name=settings.landing_bucket, prefix=prefix)
-    if keys:
-        hook.delete_objects(bucket=settings.landing_bucket, keys=keys)
+def run_digest(run_id: str) -> str:
+    """16 hex digits naming a run in S3 keys (its COPY manifests): run ids hold characters keys should not."""
+    return hashlib.sha256(run_id.encode()).hexdigest()[:16]
 
 
 def send_run_alert(

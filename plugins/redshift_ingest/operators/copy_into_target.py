@@ -137,11 +137,14 @@ class CopyIntoTargetOperator(BaseOperator):
                 settings=settings,
                 iam_role_arn=hook.iam_role_arn,
                 run_id=run_id,
-                manifest_prefix=tasks.manifest_prefix(settings, self.file_type, run_id),
+                manifest_tag=tasks.run_digest(run_id),
                 error_report_key=lambda f, failed: paths.error_report_key(settings, f.key, quarantined=failed),
             )
             with _LeaseKeeper(settings, run_id, [f.file_id for f in files]):
-                outcome = loader.load(files) if files else None
+                try:
+                    outcome = loader.load(files) if files else None
+                finally:
+                    loader.clear_manifests()
             by_id = {r["file_id"]: r for r in todo}
             if outcome and outcome.columns_added:
                 self._alert_columns_added(settings, context, files, outcome.columns_added)
