@@ -91,8 +91,8 @@ demo: venv
 clean:
 	rm -rf $(VENV) .pytest_cache .demo
 
-# --- Deployment: MWAA bundle, register_file Lambda, local compose stack (README: Deploy to MWAA) -------------
-# The docker-compose stack (README: "Local docker-compose Airflow"); docker/stack.sh does the work:
+# --- Deployment: MWAA bundle, register_file Lambda, local compose stack (docs/deploy-mwaa.md) -------------
+# The docker-compose stack (docs/deploy-mwaa.md, "Local stack"); docker/stack.sh does the work:
 # ENGINE=docker|podman, BASE_IMAGES=registry|debian|auto, PIP_CA=extra CA bundle for pip in the builds.
 STACK := PYTHON="$(PYTHON)" docker/stack.sh
 
