@@ -61,8 +61,9 @@ def create_database(postgres_dsn: str, database: str = "airflow") -> None:
         conn.close()
 
 
-def airflow_env(stack: EmbeddedStack, home: Path, port: int, *, schedules: bool) -> dict[str, str]:
-    """Everything the Airflow processes need: home, folders, metadata DB, executor, auth, connections."""
+def airflow_env(stack: EmbeddedStack, home: Path, port: int, *, schedules: bool, password: str) -> dict[str, str]:
+    """Everything the Airflow processes need: home, folders, metadata DB, executor, auth, connections
+    (``airflow_api``: this api-server as the admin, for the runs' notes: ``redshift_ingest.run_notes``)."""
     base_url = f"http://localhost:{port}"
     env = {
         **airflow_home_env(home),
@@ -89,6 +90,9 @@ def airflow_env(stack: EmbeddedStack, home: Path, port: int, *, schedules: bool)
         # The DAG folder is this repository: re-parse edits quickly.
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True" if schedules else "False",
+        "AIRFLOW_CONN_AIRFLOW_API": json.dumps(
+            {"conn_type": "http", "host": f"http://127.0.0.1:{port}", "login": "admin", "password": password}
+        ),
     }
     return env
 
@@ -245,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             stack.s3.endpoint_url,
         )
         create_database(stack.postgres.dsn)
-        env = airflow_env(stack, home, args.port, schedules=not args.no_schedules)
+        env = airflow_env(stack, home, args.port, schedules=not args.no_schedules, password=args.password)
         (home / "simple_auth_manager_passwords.json").write_text(json.dumps({"admin": args.password}) + "\n")
         os.environ.update(env)  # before anything imports Airflow (AIRFLOW_HOME is read at import)
         log.info("airflow db migrate ...")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-from redshift_ingest import metrics, paths, register
+from redshift_ingest import metrics, paths, register, run_notes
 from redshift_ingest.assets import asset_for
 from redshift_ingest.batch_load import S3_CONCURRENCY, FileLoad, object_change, table_columns
 from redshift_ingest.config import FileType, Settings, quote_identifier
@@ -402,6 +402,7 @@ def finish_files(
             }
         )
     log.info("Run finished: %s", ", ".join(f"{n} {s}" for s, n in summary.items() if n) or "nothing to finish")
+    _note_run(context, rows)
     failed = [r for r in rows if r["status"] in (register.FAILED, register.FILTERED_OUT)]
     rejects = [r for r in rows if r["status"] == register.DONE_WITH_REJECTS and file_type.alerts.on_rejects]
     if failed or rejects:
@@ -415,6 +416,13 @@ def finish_files(
 
 
 _RUN_STATUSES = (register.DONE, register.DONE_WITH_REJECTS, register.FAILED, register.FILTERED_OUT)
+
+
+def _note_run(context: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """The run's note in the grid: its files and their outcome (best effort; see run_notes)."""
+    dag_run = context.get("dag_run")
+    if dag_run is not None and rows:
+        run_notes.set_run_note(dag_run.dag_id, context["run_id"], run_notes.run_note(rows))
 
 
 def _row_keys(rows: list[dict[str, Any]], most: int = 5) -> str:
@@ -548,5 +556,6 @@ class FailureHandler:
             conn.close()
         failed = [r for r in rows if r["status"] in (register.FAILED, register.FILTERED_OUT)]
         log.error("%d file(s) of this run marked FAILED: %s", marked, message)
+        _note_run(context, rows)
         if failed and not getattr(error, "alerted", False):
             send_run_alert(self.file_type, self.settings, context, failed)
