@@ -90,6 +90,9 @@ def airflow_env(stack: EmbeddedStack, home: Path, port: int, *, schedules: bool,
         # The DAG folder is this repository: re-parse edits quickly.
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
         "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "True" if schedules else "False",
+        # One api-server worker on a 2-core machine that also runs builds: the execution API's 5 s
+        # default times task starts out under load (the task then fails before it runs).
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": os.environ.get("AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT", "60"),
         "AIRFLOW_CONN_AIRFLOW_API": json.dumps(
             {"conn_type": "http", "host": f"http://127.0.0.1:{port}", "login": "admin", "password": password}
         ),

@@ -26,6 +26,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from devstack.stack import REPO
 
@@ -50,7 +51,11 @@ def shot(page, artifacts: Path, name: str) -> Path:
 
 
 def login(page, ui: str, username: str, password: str) -> None:
+    """Sign in, unless the browser's session (shared by the tests) is signed in already."""
     page.goto(ui + "/")
+    page.wait_for_load_state("networkidle")
+    if "/auth/login" not in page.url and page.get_by_label("Username").count() == 0:
+        return
     page.get_by_label("Username").fill(username)
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
@@ -87,7 +92,11 @@ def wait_for_run_state(page, expected: str) -> None:
     deadline = time.monotonic() + RUN_TIMEOUT_SECONDS
     state = ""
     while time.monotonic() < deadline:
-        state = badge.inner_text().strip()
+        try:
+            state = badge.inner_text(timeout=10_000).strip()
+        except PlaywrightTimeoutError:  # re-rendered while read, or a slow machine: read again
+            page.reload()
+            continue
         if state in ("Success", "Failed"):
             break
         page.wait_for_timeout(1000)
