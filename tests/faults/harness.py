@@ -74,8 +74,11 @@ class Outcome:
     seen: str
 
 
-def kill_when(proc: subprocess.Popen, condition: Callable[[], str | None], timeout: float = 120) -> Outcome:
-    """Poll ``condition`` (returns a description once the boundary is reached) and SIGKILL then."""
+def kill_when(proc: subprocess.Popen, condition: Callable[[], str | None], timeout: float = 600) -> Outcome:
+    """Poll ``condition`` (returns a description once the boundary is reached) and SIGKILL then.
+
+    ``timeout`` is a deadline for a broken scenario, not a speed check: a worker on a loaded 2-core
+    machine can take minutes to import Airflow and reach its COPY."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         seen = condition()
