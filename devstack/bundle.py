@@ -27,21 +27,14 @@ import argparse
 import shutil
 import sys
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from deploy_tools.files import ZIP_TIMESTAMP as ZIP_TIMESTAMP  # re-exported: the bundle's zip time
+from deploy_tools.files import iter_files, write_zip
+
 REPO = Path(__file__).resolve().parents[1]
-
-#: Never shipped: byte-code, tool caches, editor droppings.
-EXCLUDED_DIRS = frozenset({"__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache", ".ipynb_checkpoints"})
-EXCLUDED_SUFFIXES = frozenset({".pyc", ".pyo"})
-EXCLUDED_NAMES = frozenset({".DS_Store"})
-
-#: The earliest time a zip entry can carry; any fixed value makes the archive reproducible.
-ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
-FILE_MODE = 0o644
-DIR_MODE = 0o755
 
 #: Patterns (Airflow 3 default ``dag_ignore_file_syntax = glob``) every bundle's .airflowignore holds.
 REQUIRED_IGNORE_PATTERNS = ("include/",)
@@ -54,44 +47,6 @@ class Bundle:
     dags: Path
     plugins_zip: Path
     requirements: Path
-
-
-def iter_files(root: Path) -> Iterator[Path]:
-    """Yield the files under ``root`` that belong in a bundle, sorted, as paths relative to ``root``."""
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root)
-        if any(part in EXCLUDED_DIRS for part in rel.parts):
-            continue
-        if path.is_dir() or path.suffix in EXCLUDED_SUFFIXES or path.name in EXCLUDED_NAMES:
-            continue
-        yield rel
-
-
-def write_zip(zip_path: Path, entries: Iterable[tuple[str, Path | bytes]]) -> None:
-    """Write ``entries`` (archive name, source file or content) to ``zip_path`` reproducibly.
-
-    Entries are sorted; each directory gets an entry of its own (as ``zip -r`` would); timestamps
-    and permissions are fixed, so the bytes depend only on the file names and contents.
-    """
-    files = sorted(entries, key=lambda entry: entry[0])
-    dirs: set[str] = set()
-    for name, _ in files:
-        parts = name.split("/")[:-1]
-        dirs.update("/".join(parts[: i + 1]) + "/" for i in range(len(parts)))
-    zip_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = zip_path.with_name(zip_path.name + ".tmp")
-    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        for name in sorted(dirs):
-            info = zipfile.ZipInfo(name, date_time=ZIP_TIMESTAMP)
-            info.external_attr = (0o40000 | DIR_MODE) << 16 | 0x10
-            archive.writestr(info, b"")
-        for name, source in files:
-            info = zipfile.ZipInfo(name, date_time=ZIP_TIMESTAMP)
-            info.external_attr = (0o100000 | FILE_MODE) << 16
-            info.compress_type = zipfile.ZIP_DEFLATED
-            data = source if isinstance(source, bytes) else source.read_bytes()
-            archive.writestr(info, data, compresslevel=9)
-    tmp.replace(zip_path)
 
 
 def airflowignore_text(existing: Path | None, required: Iterable[str] = REQUIRED_IGNORE_PATTERNS) -> str:

@@ -33,6 +33,8 @@ import time
 import zipfile
 from pathlib import Path
 
+from deploy_tools import files
+
 REPO = Path(__file__).resolve().parents[1]
 AIRFLOW_VERSION = "3.3.1"
 PYTHON_VERSION = "3.12"
@@ -151,20 +153,14 @@ class VerifyError(Exception):
 
 
 def find_python() -> str:
-    """Python 3.12 as the Makefile finds it: $PYTHON, else pyenv's newest 3.12, else python3.12."""
-    if os.environ.get("PYTHON"):
-        return os.environ["PYTHON"]
-    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    found = sorted(
-        pyenv_root.glob(f"versions/{PYTHON_VERSION}*/bin/python{PYTHON_VERSION}"),
-        key=lambda p: [int(x) if x.isdigit() else 0 for x in p.parents[1].name.split(".")],
-    )
-    if found:
-        return str(found[-1])
-    on_path = shutil.which(f"python{PYTHON_VERSION}")
-    if on_path and subprocess.run([on_path, "-c", "import sys"], capture_output=True).returncode == 0:
-        return on_path
-    raise VerifyError(f"Python {PYTHON_VERSION} not found: set PYTHON=/path/to/python{PYTHON_VERSION}")
+    """Python 3.12 as the Makefile finds it (:func:`deploy_tools.files.find_python`).
+
+    :raises VerifyError: there is none.
+    """
+    try:
+        return files.find_python()
+    except files.PythonNotFound as err:
+        raise VerifyError(str(err)) from err
 
 
 def find_uv() -> str:

@@ -30,11 +30,10 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-if str(REPO) not in sys.path:  # run as a script: make devstack.bundle importable
+if str(REPO) not in sys.path:  # run as a script: make deploy_tools importable
     sys.path.insert(0, str(REPO))
 
-from devstack.bundle import iter_files, write_zip  # noqa: E402 - needs the sys.path line above
-from devstack.verify_bundle import find_python  # noqa: E402
+from deploy_tools.files import find_python, iter_files, write_zip  # noqa: E402 - needs the sys.path line above
 
 HERE = Path(__file__).resolve().parent
 CONSTRAINTS = REPO / "constraints" / "airflow-3.3.1-python-3.12.txt"

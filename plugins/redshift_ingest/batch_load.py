@@ -170,6 +170,37 @@ class BatchOutcome:
     columns_added: dict[str, list[str]] = field(default_factory=dict)
 
 
+class FilesAtFault(Exception):
+    """Raised by a loader built with ``set_aside=False`` when files are at fault: the transaction was
+    rolled back and nothing committed. ``failures`` are those files (the first one's message first)."""
+
+    def __init__(self, failures: list[FileFailure]) -> None:
+        super().__init__(failures[0].message)
+        self.failures = failures
+
+
+def record_nothing(cur, loads: list[FileLoad]) -> None:
+    """The ``record`` step of a load without a register (a plain COPY of S3 objects)."""
+
+
+def register_recorder(settings: Settings, run_id: str) -> Callable[[Any, list[FileLoad]], None]:
+    """The default ``record`` step: every load into the register with one guarded UPDATE, in the
+    load's transaction (:func:`redshift_ingest.register.record_loads`).
+
+    :raises register.ClaimLost: the run no longer holds some files (the caller rolls back).
+    """
+
+    def record(cur, loads: list[FileLoad]) -> None:
+        recorded = register.record_loads(cur, settings, run_id, [_load_record(load) for load in loads])
+        if recorded != len(loads):
+            raise register.ClaimLost(
+                f"the register recorded {recorded} of {len(loads)} loads: some files are no longer "
+                f"claimed by run {run_id} (or were loaded already); the COPY was rolled back"
+            )
+
+    return record
+
+
 class _CopyFailed(Exception):
     """A COPY failed on data; ``culprits`` are the files found at fault (may be empty)."""
 
@@ -193,7 +224,15 @@ class BatchLoader:
         in the staging folder of the first file it lists, so it is deleted with that file's staged
         copies whichever run finishes or fails the file (a killed worker leaves none behind for
         good); the loader also deletes the manifests it wrote once its batch is over.
-    :param error_report_key: ``(file, failed) -> key`` of a file's rejected-rows report.
+    :param error_report_key: ``(file, failed) -> key`` of a file's rejected-rows report (in the
+        file's bucket), or None to write none.
+    :param record: ``(cursor, loads)``, run in the load's transaction just before its commit: what
+        bookkeeping goes with the rows (:class:`FileLoad` of every file loaded). Default: the
+        register (:func:`register_recorder`); :func:`record_nothing` for a load without one.
+    :param set_aside: True (default): files at fault are set aside and the rest loaded (see
+        :meth:`load`). False: the first files found at fault end the load with :class:`FilesAtFault`,
+        nothing committed; a file whose every row was rejected within MAXERROR is then a load like
+        any other (0 rows loaded), as a plain ``COPY`` has it.
     """
 
     def __init__(
@@ -206,7 +245,9 @@ class BatchLoader:
         iam_role_arn: str,
         run_id: str,
         manifest_tag: str,
-        error_report_key: Callable[[BatchFile, bool], str],
+        error_report_key: Callable[[BatchFile, bool], str | None],
+        record: Callable[[Any, list[FileLoad]], None] | None = None,
+        set_aside: bool = True,
     ) -> None:
         self.conn = conn
         self.s3 = s3
@@ -217,6 +258,8 @@ class BatchLoader:
         self.manifest_tag = manifest_tag
         self._manifests: list[tuple[str, str]] = []  # (bucket, key) written by this loader
         self.error_report_key = error_report_key
+        self.record = record if record is not None else register_recorder(settings, run_id)
+        self.set_aside = set_aside
         self.source = settings.load_errors_source
         self.outcome = BatchOutcome()
         self.staging_table = f"stage_{file_type.name}"
@@ -239,6 +282,7 @@ class BatchLoader:
         :raises RetryableLoadError: a passing warehouse problem (the transaction was rolled back).
         :raises LoadConfigError: a permission or configuration problem (rolled back; nothing loaded).
         :raises register.ClaimLost: the run no longer holds some files (rolled back).
+        :raises FilesAtFault: ``set_aside=False`` and files are at fault (rolled back; nothing loaded).
         """
         remaining = list(files)
         mode = PER_FILE if self.staged or _ambiguous_names(remaining) else MANIFEST
@@ -266,6 +310,8 @@ class BatchLoader:
                 # Committed: these loaded nothing (every row rejected) and are set aside after it.
                 self.outcome.failures.extend(culprits)
                 return self.outcome
+            if not self.set_aside:
+                raise FilesAtFault(culprits)
             blamed = {c.file.file_id for c in culprits}
             for culprit in culprits:
                 log.warning("Set aside %s (%s): %s", culprit.file.url, culprit.kind, culprit.message)
@@ -281,6 +327,8 @@ class BatchLoader:
         if culprit.kind != "data" or load is None or not load.errors or load.error_report_key:
             return
         load.error_report_key = self.error_report_key(culprit.file, True)
+        if load.error_report_key is None:
+            return
         write_error_report(self.s3, culprit.file.bucket, load.error_report_key, load.errors)
 
     def _attempt(self, files: list[BatchFile], mode: str) -> list[FileFailure]:
@@ -342,7 +390,11 @@ class BatchLoader:
                     return conflicts
                 # A file whose every row was rejected loaded nothing: it fails like a bad file, but
                 # adds nothing to roll back; it is set aside after the others commit.
-                empty = [f for f in files if loads[f.file_id].rows_loaded == 0 and loads[f.file_id].rows_rejected > 0]
+                empty = [
+                    f
+                    for f in files
+                    if self.set_aside and loads[f.file_id].rows_loaded == 0 and loads[f.file_id].rows_rejected > 0
+                ]
                 empty_ids = {f.file_id for f in empty}
                 good = [f for f in files if f.file_id not in empty_ids]
                 if self.staged and good:
@@ -353,18 +405,7 @@ class BatchLoader:
                     load = loads[f.file_id]
                     if load.rows_rejected:
                         load.error_report_key = self.error_report_key(f, f.file_id in empty_ids)
-                recorded = register.record_loads(
-                    cur,
-                    self.settings,
-                    self.run_id,
-                    [_load_record(loads[f.file_id]) for f in good],
-                )
-                if recorded != len(good):
-                    self.conn.rollback()
-                    raise register.ClaimLost(
-                        f"the register recorded {recorded} of {len(good)} loads: some files are no longer "
-                        f"claimed by run {self.run_id} (or were loaded already); the COPY was rolled back"
-                    )
+                self.record(cur, [loads[f.file_id] for f in good])
             # Written before the commit: a report without a load is harmless, a load whose report
             # is missing would hide rejected rows.
             for f in files:
@@ -372,7 +413,7 @@ class BatchLoader:
                 if load.error_report_key:
                     write_error_report(self.s3, f.bucket, load.error_report_key, load.errors)
             self.conn.commit()
-        except (_CopyFailed, _CountsDisagree, register.ClaimLost):
+        except (_CopyFailed, _CountsDisagree):
             raise
         except psycopg2.Error as err:
             self.conn.rollback()

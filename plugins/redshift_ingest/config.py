@@ -13,7 +13,7 @@ import fnmatch
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -40,6 +40,8 @@ COLUMN_TYPE = re.compile(
 IAM_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 # Seconds between two register checks when a file type does not say (see Sensor).
 DEFAULT_POLL_SECONDS = {"deferrable": 5, "reschedule": 60}
+#: The start date of every DAG of the package (ingest and housekeeping): fixed, never now(); catchup is off.
+START_DATE = datetime(2026, 1, 1)
 
 
 # libyaml's loader when PyYAML has it (about ten times faster than the pure-Python one), same safe subset.

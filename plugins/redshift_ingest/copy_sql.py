@@ -1,4 +1,5 @@
-"""Build the Redshift ``COPY`` statement of a file type from its validated options.
+"""Build the Redshift ``COPY`` statement of a file type from its validated options
+(``include/sql/load/copy.sql``).
 
 The table name is a validated, quoted identifier; every value (the S3 URL, the IAM role, delimiter,
 formats...) is a ``%(name)s`` placeholder bound by the driver. Option names and meanings follow the
@@ -12,6 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from redshift_ingest.config import FileType, TableName, quote_identifier
+from redshift_ingest.sql import render
+
+COMPRESSIONS = ("gzip", "bzip2", "zstd")
+#: Conversion and load options bound as parameters, and those that are a keyword alone (when true).
+BOUND_OPTIONS = ("null_as", "date_format", "time_format", "accept_inv_chars", "region")
+FLAG_OPTIONS = ("empty_as_null", "blanks_as_null", "truncate_columns")
 
 
 def quote_column(name: str) -> str:
@@ -57,53 +64,32 @@ def build_copy(
     :returns: the statement and its parameters.
     """
     opts = file_type.copy_options
-    clauses = ["IAM_ROLE %(iam_role)s"]
-    params: dict[str, Any] = {"copy_from": copy_from, "iam_role": iam_role_arn}
+    if compression not in (None, *COMPRESSIONS):
+        raise ValueError(f"compression: expected one of {COMPRESSIONS} or None, got {compression!r}")
     columnar = file_type.format in ("parquet", "orc")
-    if columnar:
-        clauses.append(f"FORMAT AS {file_type.format.upper()}")
-    elif file_type.format == "json":
-        clauses.append("FORMAT AS JSON %(json_paths)s")
+    params: dict[str, Any] = {"copy_from": copy_from, "iam_role": iam_role_arn}
+    if file_type.format == "json":
         params["json_paths"] = opts.json_paths
-    else:
-        if file_type.format == "csv":
-            clauses.append("FORMAT AS CSV")
-            if opts.quote is not None:
-                clauses.append("QUOTE AS %(quote)s")
-                params["quote"] = opts.quote
-        if opts.delimiter is not None:
-            clauses.append("DELIMITER %(delimiter)s")
-            params["delimiter"] = opts.delimiter
-        if opts.ignore_header:
-            clauses.append(f"IGNOREHEADER {int(opts.ignore_header)}")
-    if manifest:
-        clauses.append("MANIFEST")
-    if compression and not columnar:
-        clauses.append({"gzip": "GZIP", "bzip2": "BZIP2", "zstd": "ZSTD"}[compression])
-    # Conversion and load options: (clause, option, takes a value?). An unset option (None, False, or an
-    # empty format) leaves its clause out; ``NULL AS ''`` is meaningful, so an empty null_as stays.
-    # A value goes in as a parameter named after the option.
-    options = (
-        ("NULL AS", "null_as", True),
-        ("EMPTYASNULL", "empty_as_null", False),
-        ("BLANKSASNULL", "blanks_as_null", False),
-        ("DATEFORMAT", "date_format", True),
-        ("TIMEFORMAT", "time_format", True),
-        ("ACCEPTINVCHARS AS", "accept_inv_chars", True),
-        ("TRUNCATECOLUMNS", "truncate_columns", False),
-        ("REGION", "region", True),
-    )
-    for clause, name, bound in options:
+    if file_type.format == "csv" and opts.quote is not None:
+        params["quote"] = opts.quote
+    if not columnar and file_type.format != "json" and opts.delimiter is not None:
+        params["delimiter"] = opts.delimiter
+    # An unset option (None, False, or an empty format) is left out; ``NULL AS ''`` is meaningful, so
+    # an empty null_as stays. A value goes in as a parameter named after the option.
+    for name in BOUND_OPTIONS:
         value = getattr(opts, name)
-        if value is None or value is False or (value == "" and name != "null_as"):
-            continue
-        if bound:
-            clauses.append(f"{clause} %({name})s")
+        if value is not None and (value != "" or name == "null_as"):
             params[name] = value
-        else:
-            clauses.append(clause)
-    clauses.append(f"MAXERROR {int(opts.max_error if max_error is None else max_error)}")
-    table_sql = table.quoted if isinstance(table, TableName) else quote_identifier(table)
-    column_list = f" ({', '.join(quote_column(c) for c in columns)})" if columns else ""
-    sql = f"COPY {table_sql}{column_list}\nFROM %(copy_from)s\n" + "\n".join(clauses)
+    sql = render(
+        "load/copy.sql",
+        table=table.quoted if isinstance(table, TableName) else quote_identifier(table),
+        columns=", ".join(quote_column(c) for c in columns) if columns else None,
+        format=file_type.format,
+        bound=set(params),
+        flags={name for name in FLAG_OPTIONS if getattr(opts, name)},
+        ignore_header=int(opts.ignore_header) if not columnar and file_type.format != "json" else 0,
+        manifest=manifest,
+        compression=None if columnar else compression,
+        max_error=int(opts.max_error if max_error is None else max_error),
+    )
     return CopyStatement(sql=sql, parameters=params)

@@ -7,8 +7,7 @@ from typing import Any
 
 from airflow.sdk import DAG, task
 
-from redshift_ingest.config import FileType, Settings
-from redshift_ingest.dag_factory import START_DATE
+from redshift_ingest.config import START_DATE, FileType, Settings
 
 OWNER = "data-platform"
 

@@ -382,7 +382,7 @@ def ensure_register_if_missing(conn, settings: Settings) -> bool:
     table = settings.register_table
     with conn.cursor() as cur:
         cur.execute(
-            "SELECT 1 FROM pg_tables WHERE schemaname = %s AND tablename = %s", (table.schema_name, table.table)
+            render_register("register_exists.sql", settings), {"schema": table.schema_name, "table": table.table}
         )
         exists = cur.fetchone() is not None
     conn.rollback()

@@ -1,21 +1,38 @@
-"""CopyIntoTargetOperator: COPY a run's claimed files into their table, with the rows loaded and
-rejected per file, in one transaction."""
+"""CopyIntoTargetOperator: COPY S3 objects into a table in one transaction, with the rows loaded
+and rejected per file: a run's claimed files (the factory's DAGs), or plain S3 URLs / a manifest
+(a hand-written DAG, no register)."""
 
 from __future__ import annotations
 
+import json
+import logging
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from airflow.sdk import BaseOperator
+from pydantic import ValidationError
 
 from redshift_ingest import metrics, paths, register, tasks
-from redshift_ingest.batch_load import BatchFile, BatchLoader, FileFailure, LoadError
-from redshift_ingest.config import FileType, Settings, default_settings
+from redshift_ingest.batch_load import (
+    S3_CONCURRENCY,
+    BatchFile,
+    BatchLoader,
+    BatchOutcome,
+    FileFailure,
+    FileLoad,
+    FilesAtFault,
+    LoadError,
+    record_nothing,
+)
+from redshift_ingest.config import CopyOptions, FileType, Settings, TableName, default_settings
 from redshift_ingest.errors import FileDataError, LoadConfigError, RunHadFailures
 from redshift_ingest.hooks.warehouse import WarehouseHook
 from redshift_ingest.s3_objects import s3_hook
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -59,15 +76,73 @@ class LoadResult:
 
 
 class CopyIntoTargetOperator(BaseOperator):
-    """Load a run's claimed files into their file type's table with Redshift ``COPY``, exactly once.
+    """Load S3 objects into a Redshift table with ``COPY``, in **one transaction**, with the rows
+    loaded and rejected of every file.
 
-    Creates the table first when missing (the file type's DDL). Then, on **one connection in one
-    transaction**, it COPYs the batch (one manifest COPY, or one COPY per file into a staging table
-    when rows carry their ``file_id``: see :mod:`redshift_ingest.batch_load`), reads the rows loaded
-    and rejected of every file (``pg_last_copy_count()``, ``STL_LOAD_COMMITS`` / ``SYS_LOAD_DETAIL``,
-    ``STL_LOAD_ERRORS`` / ``SYS_LOAD_ERROR_DETAIL``: ``settings.load_errors_source``), and records
-    them in the register with one guarded UPDATE. Then it commits: the rows and "loaded" of every
-    file become visible together. A retry or a cleared task finds the files loaded and loads nothing.
+    Two ways to call it; both run the same engine (:class:`~redshift_ingest.batch_load.BatchLoader`):
+    one ``COPY ... MANIFEST`` for the batch (every entry a full key, ``"mandatory": true``), per-file
+    counts from ``STL_LOAD_COMMITS`` less each file's ``STL_LOAD_ERRORS`` rows (``SYS_LOAD_DETAIL``
+    / ``SYS_LOAD_ERROR_DETAIL`` on Serverless), checked to add up to ``pg_last_copy_count()``, else
+    loaded again one COPY per file; a file over MAXERROR is found and named.
+
+    **Plain arguments** (a hand-written DAG, no register)::
+
+        CopyIntoTargetOperator(
+            task_id="load_venues",
+            table="tickit.venue",
+            s3_urls=["s3://my-bucket/venue/part-1.txt", "s3://my-bucket/venue/part-2.txt"],
+            format="text",
+            copy_options={"delimiter": "|", "max_error": 10},
+        )
+
+    The table must exist. Every object is checked with a HEAD request first (a missing one is an
+    error before any COPY) and again, by ETag, after the COPY and before the commit. The operator
+    writes its own COPY manifest(s) under ``s3://<first object's bucket>/<staging_prefix>...`` and
+    deletes them when done (the role needs ``s3:PutObject`` and ``s3:DeleteObject`` there).
+
+    :param table: ``schema.table``, lower-case identifiers (Redshift "Names and identifiers"). (templated)
+    :param s3_urls: the ``s3://bucket/key`` objects to load (full keys, not prefixes); a single URL
+        string is one object. (templated)
+    :param manifest: instead of ``s3_urls``: the ``s3://`` URL of a Redshift manifest (AWS "Using a
+        manifest to specify data files": ``{"entries": [{"url": ..., "mandatory": bool}]}``); its
+        entries are loaded as ``s3_urls`` (a missing entry is an error when ``mandatory``, skipped
+        otherwise). (templated)
+    :param format: ``csv``, ``text`` (delimited), ``json``, ``parquet`` or ``orc``.
+    :param copy_options: COPY options as a dict, validated by
+        :class:`~redshift_ingest.config.CopyOptions` (the file types' ``copy_options``: ``delimiter``,
+        ``ignore_header``, ``quote``, ``null_as``, ``date_format``, ``time_format``, ``max_error``
+        (per file), ``json_paths``, ``region``...); no SQL text. (templated)
+    :param compression: ``auto`` (by suffix: ``.gz``/``.gzip``, ``.bz2``, ``.zst``/``.zstd``; else
+        none), ``none``, ``gzip``, ``bzip2`` or ``zstd``, for every object.
+    :param redshift_conn_id: the warehouse connection (:class:`~redshift_ingest.hooks.warehouse.WarehouseHook`);
+        COPY's ``IAM_ROLE`` is its extra ``iam_role_arn``, never an argument.
+    :param aws_conn_id: the S3 connection (HEAD, manifests).
+    :param on_bad_file: ``fail`` (default): a file over MAXERROR (or otherwise refused by COPY, or
+        overwritten during the load) fails the task with that file's first error, and nothing is
+        committed. ``skip``: such files are left out, listed under ``skipped``, and the others are
+        loaded and committed; the task fails only when every file is bad.
+    :param staging_prefix: key prefix of the COPY manifests the operator writes (default ``staging/``).
+    :param load_errors_source: ``stl_load_errors`` (provisioned) or ``sys_load_error_detail`` (Serverless).
+    :returns: (XCom) ``{"files": [{"url", "rows_loaded", "rows_rejected", "first_error",
+        "copy_query_id"}], "rows_loaded": n, "rows_rejected": n, "copies": n, "skipped": [{"url",
+        "rows_rejected", "first_error", "copy_query_id", "reason"}]}``: rows, per file and in total;
+        ``copies`` the COPY statements run; ``first_error`` like ``line 4, column venueseats (int4):
+        Invalid digit, Value 'x' [1207]`` (None without rejected rows).
+    :raises LoadRejected: a file's data failed it (``on_bad_file: fail``), or every file (``skip``);
+        the message starts with the first file's first error; nothing was committed.
+    :raises ObjectChanged: an object was overwritten or deleted during the load (``fail``).
+    :raises redshift_ingest.errors.LoadConfigError: bad arguments (table name, COPY options, a URL, a
+        missing object, no ``iam_role_arn``), a missing table or permissions (not retried).
+    :raises redshift_ingest.errors.RetryableLoadError: a passing warehouse problem (retried by Airflow).
+
+    **Register mode** (the factory's DAGs): ``file_type`` with ``claimed_files`` (or
+    ``claimed_file``) and ``prepared``. Creates the table first when missing (the file type's DDL).
+    Then, on one connection in one transaction, it COPYs the batch (or, when rows carry their
+    ``file_id``, one COPY per file into a staging table), reads every file's counts
+    (``settings.load_errors_source``), and records them in the register with one guarded UPDATE.
+    Then it commits: the rows and "loaded" of every file become visible together. A retry or a
+    cleared task finds the files loaded and loads nothing. The file type's table, format and COPY
+    options become the plain arguments above (``table``, ``format``, ``copy_options``).
 
     Files at fault are set aside and the rest loaded in the same run: bad data is FAILED and
     quarantined (with its rejected-rows report), an object that changed since registration is
@@ -90,13 +165,24 @@ class CopyIntoTargetOperator(BaseOperator):
     :raises redshift_ingest.errors.LoadConfigError: permissions or configuration (not retried).
     """
 
-    template_fields: Sequence[str] = ("claimed_files", "prepared")
+    template_fields: Sequence[str] = ("claimed_files", "prepared", "table", "s3_urls", "manifest", "copy_options")
     ui_color = "#d5e8f5"
 
     def __init__(
         self,
         *,
-        file_type: FileType,
+        table: str | None = None,
+        s3_urls: list[str] | str | None = None,
+        manifest: str | None = None,
+        format: Literal["csv", "text", "json", "parquet", "orc"] = "csv",
+        copy_options: dict[str, Any] | None = None,
+        compression: Literal["auto", "none", "gzip", "bzip2", "zstd"] = "auto",
+        redshift_conn_id: str = "redshift_default",
+        aws_conn_id: str = "aws_default",
+        on_bad_file: Literal["fail", "skip"] = "fail",
+        staging_prefix: str = "staging/",
+        load_errors_source: Literal["stl_load_errors", "sys_load_error_detail"] = "stl_load_errors",
+        file_type: FileType | None = None,
         claimed_files: list[dict[str, Any]] | str | None = None,
         claimed_file: dict[str, Any] | None = None,
         prepared: list[dict[str, Any]] | str | None = None,
@@ -104,6 +190,30 @@ class CopyIntoTargetOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if file_type is not None:
+            if table is not None or s3_urls is not None or manifest is not None or copy_options is not None:
+                raise ValueError("give either file_type (register mode) or table/s3_urls/manifest/copy_options")
+            # The file type's config, as the plain arguments (what the engine reads either way).
+            table, format, copy_options = (
+                str(file_type.target.table),
+                file_type.format,
+                file_type.copy_options.model_dump(),
+            )
+        elif table is None or (s3_urls is None) == (manifest is None):
+            raise ValueError("give table and one of s3_urls or manifest (or file_type, for register mode)")
+        if on_bad_file not in ("fail", "skip"):
+            raise ValueError(f"on_bad_file: expected 'fail' or 'skip', got {on_bad_file!r}")
+        self.table: Any = table
+        self.s3_urls: Any = s3_urls
+        self.manifest: Any = manifest
+        self.format = format
+        self.copy_options: Any = copy_options or {}
+        self.compression = compression
+        self.redshift_conn_id = redshift_conn_id
+        self.aws_conn_id = aws_conn_id
+        self.on_bad_file = on_bad_file
+        self.staging_prefix = staging_prefix
+        self.load_errors_source = load_errors_source
         self.file_type = file_type
         self.single = claimed_file is not None
         # Templated: an XCom reference (str) until rendered, then the lists described above.
@@ -112,10 +222,119 @@ class CopyIntoTargetOperator(BaseOperator):
         self.settings = settings
 
     def execute(self, context: Context) -> dict[str, Any]:
+        if self.file_type is None:
+            return self._execute_plain(context)
+        return self._execute_claims(context, self.file_type)
+
+    # -- plain arguments ----------------------------------------------------------------------
+
+    def _execute_plain(self, context: Context) -> dict[str, Any]:
+        file_type = plain_file_type(self.table, self.format, self.copy_options)
+        try:
+            settings = Settings(
+                landing_bucket="unused-by-a-plain-copy",
+                warehouse_conn_id=self.redshift_conn_id,
+                aws_conn_id=self.aws_conn_id,
+                staging_prefix=self.staging_prefix,
+                load_errors_source=self.load_errors_source,
+            )
+        except ValidationError as err:
+            raise LoadConfigError(f"staging_prefix / load_errors_source: {err}") from err
+        hook = WarehouseHook(warehouse_conn_id=self.redshift_conn_id)
+        s3 = s3_hook(self.aws_conn_id).get_conn()
+        urls = _urls(self.s3_urls) if self.manifest is None else _manifest_urls(s3, self.manifest)
+        files = _head_all(s3, urls, self.compression)
+        if not files:
+            self.log.info("No object to load into %s", file_type.target.table)
+            return {"files": [], "rows_loaded": 0, "rows_rejected": 0, "copies": 0, "skipped": []}
+        try:
+            iam_role_arn = hook.iam_role_arn
+        except ValueError as err:
+            raise LoadConfigError(str(err)) from err
+        run_id = context["run_id"]
+        conn = hook.get_conn()
+        try:
+            try:
+                outcome = self._load(
+                    conn,
+                    s3,
+                    file_type,
+                    settings,
+                    files,
+                    iam_role_arn=iam_role_arn,
+                    run_id=run_id,
+                    manifest_tag=tasks.run_digest(f"{run_id}/{self.task_id}"),
+                    error_report_key=lambda f, failed: None,
+                    record=record_nothing,
+                    set_aside=self.on_bad_file == "skip",
+                )
+            except FilesAtFault as bad:
+                raise _plain_failure(bad.failures, file_type) from None
+            self._remember_lineage(conn, hook, self.redshift_conn_id, file_type, files, outcome)
+            conn.rollback()
+        finally:
+            conn.close()
+        if not outcome.loads:
+            raise _plain_failure(outcome.failures, file_type)
+        url = {f.file_id: f.url for f in files}
+        result = {
+            "files": [_plain_file(url[x.file_id], x) for x in outcome.loads],
+            "rows_loaded": sum(x.rows_loaded for x in outcome.loads),
+            "rows_rejected": sum(x.rows_rejected for x in outcome.loads),
+            "copies": outcome.copies,
+            "skipped": [_skipped(f) for f in outcome.failures],
+        }
+        self.log.info(
+            "COPY into %s: %d file(s) loaded (%d rows, %d rejected), %d skipped; %d COPY statement(s), %s mode",
+            file_type.target.table,
+            len(outcome.loads),
+            result["rows_loaded"],
+            result["rows_rejected"],
+            len(outcome.failures),
+            outcome.copies,
+            outcome.mode,
+        )
+        return result
+
+    # -- the engine, both ways ----------------------------------------------------------------
+
+    def _load(
+        self, conn, s3, file_type: FileType, settings: Settings, files: list[BatchFile], **loader: Any
+    ) -> BatchOutcome:
+        """One :class:`BatchLoader` run over ``files`` (its manifests deleted afterwards)."""
+        batch = BatchLoader(conn, s3, file_type=file_type, settings=settings, **loader)
+        try:
+            return batch.load(files)
+        finally:
+            batch.clear_manifests()
+
+    def _remember_lineage(
+        self, conn, hook: WarehouseHook, conn_id: str, file_type: FileType, files: list[BatchFile], outcome
+    ) -> None:
+        """What :meth:`get_openlineage_facets_on_complete` reports (``outcome`` None: nothing loaded)."""
+        from redshift_ingest import lineage  # OpenLineage's client: not at DAG parse time
+
+        loaded_ids = {x.file_id for x in outcome.loads} if outcome else set()
+        self._lineage = {
+            "inputs": [u for f in files if f.file_id in loaded_ids for u in f.entries],
+            "rows_loaded": sum(x.rows_loaded for x in outcome.loads) if outcome else 0,
+            "rows_rejected": sum(x.rows_rejected for x in outcome.loads) if outcome else 0,
+            "size_bytes": sum(f.size_bytes or 0 for f in files if f.file_id in loaded_ids),
+            "file_id": next(iter(loaded_ids)) if self.file_type and len(loaded_ids) == 1 else None,
+            "connection": hook.get_connection(conn_id),
+            "table": str(file_type.target.table),
+            "replaced_table": file_type.load_mode == "replace",
+        }
+        with conn.cursor() as cur:
+            self._lineage["columns"] = lineage.table_columns(cur, str(file_type.target.table))
+
+    # -- register mode ------------------------------------------------------------------------
+
+    def _execute_claims(self, context: Context, file_type: FileType) -> dict[str, Any]:
         settings = self.settings or default_settings()
         claims = tasks.claims_of(self.claimed_files)
         run_id = context["run_id"]
-        tasks.ensure_target_table(self.file_type, settings)
+        tasks.ensure_target_table(file_type, settings)
         hook = WarehouseHook(warehouse_conn_id=settings.warehouse_conn_id)
         s3 = s3_hook(settings.aws_conn_id).get_conn()
         conn = hook.get_conn()
@@ -130,40 +349,27 @@ class CopyIntoTargetOperator(BaseOperator):
                 and (self.prepared is None or r["file_id"] in prepared)
             ]
             files = [_batch_file(r, prepared.get(r["file_id"])) for r in todo]
-            loader = BatchLoader(
-                conn,
-                s3,
-                file_type=self.file_type,
-                settings=settings,
-                iam_role_arn=hook.iam_role_arn,
-                run_id=run_id,
-                manifest_tag=tasks.run_digest(run_id),
-                error_report_key=lambda f, failed: paths.error_report_key(settings, f.key, quarantined=failed),
-            )
-            with _LeaseKeeper(settings, run_id, [f.file_id for f in files]):
-                try:
-                    outcome = loader.load(files) if files else None
-                finally:
-                    loader.clear_manifests()
+            outcome = None
+            if files:
+                with _LeaseKeeper(settings, run_id, [f.file_id for f in files]):
+                    outcome = self._load(
+                        conn,
+                        s3,
+                        file_type,
+                        settings,
+                        files,
+                        iam_role_arn=hook.iam_role_arn,
+                        run_id=run_id,
+                        manifest_tag=tasks.run_digest(run_id),
+                        error_report_key=lambda f, failed: paths.error_report_key(settings, f.key, quarantined=failed),
+                    )
             by_id = {r["file_id"]: r for r in todo}
             if outcome and outcome.columns_added:
-                self._alert_columns_added(settings, context, files, outcome.columns_added)
+                self._alert_columns_added(file_type, settings, context, files, outcome.columns_added)
             for failure in outcome.failures if outcome else []:
-                self._set_aside(conn, settings, by_id[failure.file.file_id], run_id, failure)
+                self._set_aside(file_type, conn, settings, by_id[failure.file.file_id], run_id, failure)
             after = {r["file_id"]: r for r in register.run_files(conn, settings, run_id, [c.file_id for c in claims])}
-            loaded_ids = {x.file_id for x in outcome.loads} if outcome else set()
-            self._lineage = {
-                "inputs": [u for f in files if f.file_id in loaded_ids for u in f.entries],
-                "rows_loaded": sum(x.rows_loaded for x in outcome.loads) if outcome else 0,
-                "rows_rejected": sum(x.rows_rejected for x in outcome.loads) if outcome else 0,
-                "size_bytes": sum(f.size_bytes or 0 for f in files if f.file_id in loaded_ids),
-                "file_id": next(iter(loaded_ids)) if len(loaded_ids) == 1 else None,
-                "connection": hook.get_connection(settings.warehouse_conn_id),
-            }
-            from redshift_ingest import lineage  # OpenLineage's client: not at DAG parse time
-
-            with conn.cursor() as cur:
-                self._lineage["columns"] = lineage.table_columns(cur, str(self.file_type.target.table))
+            self._remember_lineage(conn, hook, settings.warehouse_conn_id, file_type, files, outcome)
             conn.rollback()
         finally:
             conn.close()
@@ -177,7 +383,7 @@ class CopyIntoTargetOperator(BaseOperator):
             self.log.info(
                 "COPY into %s: %d file(s) loaded (%d rows, %d rejected), %d set aside; %d COPY statement(s) "
                 "in %d transaction(s), %s mode",
-                self.file_type.target.table,
+                file_type.target.table,
                 len(outcome.loads),
                 sum(x.rows_loaded for x in outcome.loads),
                 sum(x.rows_rejected for x in outcome.loads),
@@ -210,7 +416,7 @@ class CopyIntoTargetOperator(BaseOperator):
         connection = facts["connection"]
         return lineage.copy_facets(
             facts["inputs"],
-            str(self.file_type.target.table),
+            facts["table"],
             facts["columns"],
             facts["rows_loaded"],
             facts["rows_rejected"],
@@ -219,7 +425,7 @@ class CopyIntoTargetOperator(BaseOperator):
             database=connection.schema,
             size_bytes=facts["size_bytes"],
             file_id=facts["file_id"],
-            replaced_table=self.file_type.load_mode == "replace",
+            replaced_table=facts["replaced_table"],
         )
 
     def _single(self, results: list[dict[str, Any]], failed: list[FileFailure], outcome) -> dict[str, Any]:
@@ -244,11 +450,13 @@ class CopyIntoTargetOperator(BaseOperator):
         result["rows_replaced"] = outcome.rows_replaced if outcome else 0
         return result
 
-    def _alert_columns_added(self, settings: Settings, context: Context, files, added: dict[str, list[str]]) -> None:
+    @staticmethod
+    def _alert_columns_added(
+        ft: FileType, settings: Settings, context: Context, files, added: dict[str, list[str]]
+    ) -> None:
         """``on_schema_change: add_columns`` changed the table: one alert per file that brought columns."""
         from redshift_ingest.notifications import FileAlert, send_alert
 
-        ft = self.file_type
         for f in files:
             if f.file_id in added:
                 message = (
@@ -259,13 +467,16 @@ class CopyIntoTargetOperator(BaseOperator):
                 alert = FileAlert(ft.name, ft.dag_id, context["run_id"], "COLUMNS_ADDED", f.bucket, f.key)
                 send_alert(replace(alert, error_message=message), ft, settings, context)
 
-    def _set_aside(self, conn, settings: Settings, row: dict[str, Any], run_id: str, failure: FileFailure) -> None:
+    @staticmethod
+    def _set_aside(
+        file_type: FileType, conn, settings: Settings, row: dict[str, Any], run_id: str, failure: FileFailure
+    ) -> None:
         """Record a file the batch set aside: changed -> FILTERED_OUT; bad data -> FAILED and
         quarantined; an older version -> FAILED, kept where it is."""
         if failure.kind == "changed":
             register.mark_changed(conn, settings, row["file_id"], run_id, failure.message)
             return
-        metrics.file_failed(self.file_type.name, failure.load.rows_rejected if failure.load else None)
+        metrics.file_failed(file_type.name, failure.load.rows_rejected if failure.load else None)
         tasks.fail_file(
             conn,
             settings,
@@ -275,6 +486,154 @@ class CopyIntoTargetOperator(BaseOperator):
             quarantine=failure.kind in ("data", "empty"),
             load=failure.load,
         )
+
+
+# -- plain arguments --------------------------------------------------------------------------
+
+#: Object-name suffix -> COPY compression (``compression: auto``).
+_SUFFIX_COMPRESSION = {".gz": "gzip", ".gzip": "gzip", ".bz2": "bzip2", ".zst": "zstd", ".zstd": "zstd"}
+
+
+def plain_file_type(table: str, format: str, copy_options: dict[str, Any] | CopyOptions) -> FileType:
+    """The file type a plain COPY loads as: only ``table``, ``format`` and ``copy_options`` count
+    (append, no ``file_id`` column, no register, no DDL: the table must exist).
+
+    :raises LoadConfigError: the table name, the format or a COPY option is invalid; the message
+        names the argument (``copy_options.delimiter: ...``).
+    """
+    try:
+        name = TableName.parse(table)
+    except (ValueError, AttributeError) as err:
+        raise LoadConfigError(f"table: {err}") from err
+    try:
+        return FileType(
+            name="copy_into_target",
+            owner="copy_into_target",
+            source={"prefix": "plain/"},
+            target={"table": name, "ddl": "ddl/none.sql"},  # never read: the table must exist
+            format=format,
+            copy_options=copy_options,
+        )
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'format'}: {e['msg']}" for e in err.errors())
+        raise LoadConfigError(f"CopyIntoTargetOperator arguments: {problems}") from err
+
+
+def _urls(s3_urls: list[str] | str, mandatory: list[bool] | None = None) -> list[tuple[str, bool]]:
+    """``(url, mandatory)`` of each object; every object at most once.
+
+    :raises LoadConfigError: an object is named twice.
+    """
+    urls = [s3_urls] if isinstance(s3_urls, str) else list(s3_urls)
+    if len(set(urls)) != len(urls):
+        repeated = sorted({u for u in urls if urls.count(u) > 1})
+        raise LoadConfigError(f"an object is named more than once: {repeated[:3]}")
+    return list(zip(urls, mandatory or [True] * len(urls), strict=True))
+
+
+def _manifest_urls(s3, manifest: str) -> list[tuple[str, bool]]:
+    """The entries of a Redshift manifest, ``(url, mandatory)``.
+
+    :raises LoadConfigError: it cannot be read, or is not a manifest.
+    """
+    from botocore.exceptions import ClientError
+
+    bucket, key = _split(manifest)
+    try:
+        body = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        entries = body["entries"]
+        urls = [(e["url"], bool(e.get("mandatory", False))) for e in entries]
+    except ClientError as err:
+        raise LoadConfigError(f"cannot read manifest {manifest}: {err}") from err
+    except (ValueError, KeyError, TypeError) as err:
+        raise LoadConfigError(
+            f'{manifest} is not a Redshift manifest ({{"entries": [{{"url": "s3://...", "mandatory": true}}]}}): '
+            f"{err!r}"
+        ) from err
+    return _urls([u for u, _ in urls], [m for _, m in urls])
+
+
+def _split(url: str) -> tuple[str, str]:
+    if not isinstance(url, str) or not url.startswith("s3://"):
+        raise LoadConfigError(f"expected an s3://bucket/key URL, got {url!r}")
+    bucket, _, key = url[len("s3://") :].partition("/")
+    if not bucket or not key or key.endswith("/"):
+        raise LoadConfigError(f"expected an s3://bucket/key URL of one object, got {url!r}")
+    return bucket, key
+
+
+def _head_all(s3, urls: list[tuple[str, bool]], compression: str) -> list[BatchFile]:
+    """HEAD every object (in parallel): each becomes a :class:`BatchFile` with its ETag and size,
+    checked again before the commit. A missing object is an error, an optional manifest entry skipped.
+
+    :raises LoadConfigError: a URL is not ``s3://bucket/key``, or an object is missing.
+    """
+    from botocore.exceptions import ClientError
+
+    def head(item: tuple[str, bool]) -> BatchFile | None:
+        url, mandatory = item
+        bucket, key = _split(url)
+        try:
+            found = s3.head_object(Bucket=bucket, Key=key)
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                raise
+            if not mandatory:
+                log.info('%s: no such object, skipped ("mandatory": false in the manifest)', url)
+                return None
+            raise LoadConfigError(f"{url}: no such object (HEAD 404); nothing was loaded") from err
+        suffix = next((s for s in _SUFFIX_COMPRESSION if key.lower().endswith(s)), None)
+        chosen = (_SUFFIX_COMPRESSION.get(suffix or "") if compression == "auto" else compression) or None
+        return BatchFile(
+            file_id=url,
+            bucket=bucket,
+            key=key,
+            etag=found["ETag"].strip('"'),
+            size_bytes=found["ContentLength"],
+            entries=(url,),
+            compression=None if chosen == "none" else chosen,
+        )
+
+    with ThreadPoolExecutor(max_workers=S3_CONCURRENCY) as pool:
+        return [f for f in pool.map(head, urls) if f is not None]
+
+
+def _plain_file(url: str, load: FileLoad) -> dict[str, Any]:
+    return {
+        "url": url,
+        "rows_loaded": load.rows_loaded,
+        "rows_rejected": load.rows_rejected,
+        "first_error": load.first_error,
+        "copy_query_id": load.copy_query_id,
+    }
+
+
+def _skipped(failure: FileFailure) -> dict[str, Any]:
+    load = failure.load or FileLoad(failure.file.file_id, 0, 0, None)
+    return {**_plain_file(failure.file.url, load), "rows_loaded": 0, "reason": failure.message}
+
+
+def _plain_failure(failures: list[FileFailure], file_type: FileType) -> Exception:
+    """The exception of a plain COPY whose files were at fault: the first one's message first."""
+    first = failures[0]
+    more = f" ({len(failures) - 1} more file(s) at fault)" if len(failures) > 1 else ""
+    message = f"{first.message}{more}; nothing was loaded into {file_type.target.table}"
+    if first.kind == "changed":
+        return ObjectChanged(message)
+    load = first.load
+    return LoadRejected(
+        message,
+        LoadResult(
+            rows_loaded=0,
+            rows_rejected=load.rows_rejected if load else 0,
+            copy_query_id=load.copy_query_id if load else None,
+            first_error=load.first_error if load else None,
+            file_id=first.file.url,
+        ),
+    )
+
+
+# -- register mode ----------------------------------------------------------------------------
 
 
 def _batch_file(row: dict[str, Any], prepared: dict[str, Any] | None) -> BatchFile:
