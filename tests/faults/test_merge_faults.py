@@ -19,15 +19,15 @@ transaction and the kill are the real ones.
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 
 import psycopg2
 import pytest
 
 from faults.harness import file_type_spec, kill_when, run_dag, start_dag
+from faults.test_batch_faults import recover
 from faults.test_fault_injection import DATA, copy_in_progress
 from redshift_ingest import register
-from redshift_ingest.reaper import reap_expired_claims
 from redshift_ingest.register import S3Object
 
 BUCKET = "example-landing-bucket"
@@ -135,18 +135,6 @@ def statement_sleeping(stack, verb: str) -> str | None:
             return f"{verb} running" if cur.fetchone() else None
     finally:
         conn.close()
-
-
-def recover(case, warehouse, settings, max_runs: int = 3) -> None:
-    """The lease expires, the reaper releases the claim, the next run loads what is left."""
-    for _ in range(max_runs):
-        found = [row_of(warehouse, settings, f["file_id"]) for f in case["files"]]
-        if all(r["status"] in register.TERMINAL for r in found):
-            return
-        if any(r["status"] == "IN_PROGRESS" for r in found):
-            later = datetime.now(UTC).replace(tzinfo=None) + settings.lease + timedelta(minutes=1)
-            reap_expired_claims(warehouse, settings, now=later)
-        run_dag(case["spec"])
 
 
 def check(case, warehouse, settings, landing) -> None:
