@@ -35,6 +35,8 @@ TALLY = {"scenarios": 0, "duplicates": 0, "losses": 0}
 _ids = itertools.count()
 FIRST, OVERLAP_FROM = 5000, 3000  # file 1: rows [0, 5000); file 2: rows [3000, end), [3000, 5000) corrected
 SLEEP_SECONDS = 4
+# A worker starts Airflow first (about a minute on a busy 2-core machine) before it reaches the merge.
+BOUNDARY_TIMEOUT = 600
 
 
 def event_lines() -> list[str]:
@@ -171,7 +173,7 @@ def killed_inside_merge(case, stack, warehouse, settings, landing, condition, sl
         slow_statement(stack, case["table"], slow)
     worker = start_dag(case["spec"])
     try:
-        outcome = kill_when(worker, condition)
+        outcome = kill_when(worker, condition, timeout=BOUNDARY_TIMEOUT)
     finally:
         if slow:
             drop_slow_statement(stack, case["table"], slow)
