@@ -65,6 +65,13 @@ DEMO_FILES = (
     # A key no file type matches: recorded, never dropped.
     DemoFile(DATA / "malformed/csvkit-examples/iris.csv", "landing/unknown/iris.csv", "UNMATCHED"),
 )
+# load_mode merge: two overlapping drops of the stock prices (data/gzip/stocks-drops.md), landed and
+# loaded one after the other; the second corrects ten weeks of the first and adds 25.
+MERGE_TYPE = "stock_prices_upsert"
+MERGE_DROPS = (
+    DemoFile(DATA / "gzip/stocks-drop-1.csv.gz", "landing/stock-drops/stocks-drop-1.csv.gz", "DONE", 80),
+    DemoFile(DATA / "gzip/stocks-drop-2.csv.gz", "landing/stock-drops/stocks-drop-2.csv.gz", "DONE", 35, "eventbridge"),
+)
 
 
 def penguin_rows_with_na() -> tuple[int, int]:
@@ -235,6 +242,54 @@ def report(bucket: str, files: tuple[DemoFile, ...]) -> tuple[list[dict], list[s
     return rows, problems
 
 
+def _query(sql: str, params: tuple = ()) -> list[tuple]:
+    from redshift_ingest.config import default_settings
+    from redshift_ingest.hooks.warehouse import WarehouseHook
+
+    conn = WarehouseHook(warehouse_conn_id=default_settings().warehouse_conn_id).get_conn()
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params)
+            return cur.fetchall()
+    finally:
+        conn.close()
+
+
+def merge_table_rows(file_type) -> int:
+    return _query(f"SELECT count(*) FROM {file_type.target.table.quoted}")[0][0]
+
+
+def merge_result(file_type, rows_after_first: int, register_rows: list[dict]) -> tuple[str, list[str]]:
+    """The demo's merge line, and what is not as expected: the table must equal ``stocks.csv.gz``
+    (the drops' source) row for row, one row per week.
+
+    Updated and inserted rows of the second drop come from the table's row counts: the first drop
+    went into an empty table, the second added ``table rows - rows after the first`` weeks and
+    replaced the rest of its rows.
+    """
+    import csv
+    import gzip
+
+    table = file_type.target.table.quoted
+    found = _query(f"SELECT date, goog, aapl, amzn, fb, nflx, msft FROM {table} ORDER BY date")
+    total, keys = _query(f"SELECT count(*), count(DISTINCT date) FROM {table}")[0]
+    with gzip.open(DATA / "gzip/stocks.csv.gz", "rt", newline="") as handle:
+        expected = [(r[0], *map(float, r[1:])) for r in list(csv.reader(handle))[1:]]
+    loaded = {r["s3_key"]: r["rows_loaded"] or 0 for r in register_rows}
+    first, second = (loaded.get(f.key, 0) for f in MERGE_DROPS)
+    inserted = total - rows_after_first
+    line = (
+        f"merge {file_type.name}: file 1 inserted {rows_after_first} rows; file 2 updated {second - inserted} rows, "
+        f"inserted {inserted}; table has {total} rows, {keys} keys" + (", one per key" if total == keys else "")
+    )
+    problems = []
+    if rows_after_first != first:
+        problems.append(f"{file_type.name}: {rows_after_first} rows after the first drop, it loaded {first}")
+    if [(d.isoformat(), *v) for d, *v in found] != expected:
+        problems.append(f"{file_type.name}: the merged table differs from data/gzip/stocks.csv.gz")
+    return line, problems
+
+
 def print_table(rows: list[dict]) -> None:
     header = ("file type", "key", "status", "rows loaded", "rows rejected", "archive / quarantine key")
     table = [header] + [
@@ -304,17 +359,25 @@ def main(argv: list[str] | None = None) -> int:
 
         settings = default_settings()
         bucket = settings.landing_bucket
-        answers = land_and_register(stack, bucket, DEMO_FILES)
+        answers = land_and_register(stack, bucket, (*DEMO_FILES, *MERGE_DROPS[:1]))
         print(
             f"Registered through the Lambda handler: {sum(a['registered'] for a in answers)} files, "
             f"{sum(a['unmatched'] for a in answers)} unmatched"
         )
+        merge_type = next(ft for ft in default_file_types() if ft.name == MERGE_TYPE)
         with StatsdSink() as statsd:
             run_dags(default_file_types())
+            # The second drop lands after the first is loaded, as a producer's next delivery would.
+            rows_after_first = merge_table_rows(merge_type)
+            land_and_register(stack, bucket, MERGE_DROPS[1:])
+            run_dags([merge_type])
             run_health(default_file_types())
-        rows, problems = report(bucket, DEMO_FILES)
+        rows, problems = report(bucket, (*DEMO_FILES, *MERGE_DROPS))
+        merge_line, merge_problems = merge_result(merge_type, rows_after_first, rows)
+        problems += merge_problems
         print()
         print_table(rows)
+        print("\n" + merge_line)
         print_alerts(stack)
         print_operations(statsd)
         if problems:

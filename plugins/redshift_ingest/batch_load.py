@@ -36,7 +36,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -47,6 +47,7 @@ from redshift_ingest.config import IDENTIFIER, FileType, Merge, Settings, TableN
 from redshift_ingest.copy_sql import build_copy, quote_column
 from redshift_ingest.errors import LoadConfigError, Policy, RetryableLoadError, database_error_policy
 from redshift_ingest.prepare.columns import compare, fold
+from redshift_ingest.prepare.json_records import key_meaning
 from redshift_ingest.prepare.staging import staging_root
 from redshift_ingest.sql import render
 
@@ -101,7 +102,8 @@ class BatchFile:
     :param compression: ``gzip`` / ``bzip2`` / ``zstd`` / None, for every entry.
     :param last_modified: S3 last-modified of the registered version (orders versions of a key).
     :param registered_at: when it was registered (orders versions uploaded in the same second).
-    :param header: the names of the file's CSV header (whitespace, quotes and BOM stripped), if read.
+    :param header: the file's column names, if read: its CSV header (whitespace, quotes and BOM
+        stripped) or its first JSON record's keys.
     """
 
     file_id: str
@@ -113,7 +115,7 @@ class BatchFile:
     compression: str | None
     last_modified: datetime | None = None
     registered_at: datetime | None = None
-    header: tuple[str, ...] | None = None  # the CSV header's names (prepare step), for on_schema_change
+    header: tuple[str, ...] | None = None  # column names (prepare step), for on_schema_change
 
     @property
     def url(self) -> str:
@@ -268,6 +270,9 @@ class BatchLoader:
         # merged by key), one COPY per file.
         self.drift = file_type.on_schema_change != ("fail",)
         self.staged = bool(file_type.target.file_id_column) or file_type.load_mode == "merge" or self.drift
+        # on_schema_change: a JSON file's columns are its first record's keys, matched by COPY's rule.
+        self.json = file_type.format == "json"
+        self.name_key = key_meaning(file_type.copy_options.json_paths == "auto ignorecase") if self.json else fold
         self._extra_slots = 0
         self._rejected_counts: dict[str, int] = {}
         self._last_ok_query = 0  # the newest COPY of this session that succeeded
@@ -617,7 +622,8 @@ class BatchLoader:
     # -- schema drift -------------------------------------------------------------------------
 
     def _match_headers(self, cur, files: list[BatchFile], columns: list[str]) -> tuple[list[FileFailure], list[str]]:
-        """``on_schema_change``: each file's header against the target's columns, by name.
+        """``on_schema_change``: each file's header (JSON: its first record's keys, case-sensitive
+        for ``JSON 'auto'``, their order immaterial) against the target's columns, by name.
 
         A file whose difference its policies do not allow is set aside (nothing COPYed). With
         ``add_columns`` the new names are added to the target (``new_column_type``) under ``LOCK``,
@@ -628,6 +634,8 @@ class BatchLoader:
         target = self.file_type.target
         policies = set(self.file_type.on_schema_change)
         reserved = {target.file_id_column, FILE_SEQ_COLUMN} - {None}
+        key = self.name_key
+        what = "the keys of the first record" if self.json else "the header"
         known = [c for c in columns if c not in reserved]
         failures: list[FileFailure] = []
         new: dict[str, list[str]] = {}
@@ -635,11 +643,16 @@ class BatchLoader:
         self.outcome.columns_added = {}
         for f in files:
             if f.header is None:
-                failures.append(FileFailure(f, "data", f"{f.url}: no header was read to match its columns by"))
+                found = "no JSON object was read" if self.json else "no header was read"
+                failures.append(FileFailure(f, "data", f"{f.url}: {found} to match its columns by"))
                 continue
-            drift = compare(known, f.header)
+            drift = compare(known, f.header, key)
+            if self.json:  # COPY matches JSON keys by name: their order moves nothing
+                drift = replace(drift, reordered=())
             extra = [*drift.added, *(f"(unnamed field {i})" for i in drift.unnamed)]
             problems = []
+            if self.json and len(drift.missing) == len(known):
+                problems.append("no key names a column of the table")
             if drift.duplicated:
                 problems.append(f"names {list(drift.duplicated)} appear more than once")
             if drift.missing and "fill_missing" not in policies:
@@ -647,7 +660,7 @@ class BatchLoader:
             if extra and not policies & {"ignore_extra", "add_columns"}:
                 problems.append("the file has columns the table has not (ignore_extra drops, add_columns adds them)")
             if "add_columns" in policies:
-                unusable = [n for n in extra if fold(n) in reserved or not IDENTIFIER.match(fold(n))]
+                unusable = [n for n in extra if key(n) in reserved or not IDENTIFIER.match(key(n))]
                 if unusable:
                     problems.append(
                         f"{unusable} cannot become columns (lower-case letters, digits, '_' and '$', not a name "
@@ -658,15 +671,16 @@ class BatchLoader:
                     FileFailure(
                         f,
                         "data",
-                        f"the header of {f.url} does not match table {target.table} ({drift.describe()}): "
+                        f"{what} of {f.url} does not match table {target.table} ({drift.describe()}): "
                         + "; ".join(problems)
                         + f" | on_schema_change {list(self.file_type.on_schema_change)}",
                     )
                 )
                 continue
             if "add_columns" in policies and drift.added:
-                new[f.file_id] = [fold(n) for n in drift.added]
-            self._extra_slots = max(self._extra_slots, len(extra) if "ignore_extra" in policies else 0)
+                new[f.file_id] = [key(n) for n in drift.added]
+            if "ignore_extra" in policies and not self.json:  # COPY skips a JSON file's other keys itself
+                self._extra_slots = max(self._extra_slots, len(extra))
             if drift:
                 log.info("%s: header differs from %s (%s): loaded by name", f.url, target.table, drift.describe())
         if failures or not new:
@@ -693,7 +707,13 @@ class BatchLoader:
     def _copy_columns(self, f: BatchFile, data_columns: tuple[str, ...]) -> tuple[str, ...]:
         """The COPY column list of ``f``: its header's fields in file order, each the table column of
         the same name (so a moved column never lands in its neighbour's place), or a staging-only
-        extra slot for a field the table does not have (``ignore_extra``: never inserted)."""
+        extra slot for a field the table does not have (``ignore_extra``: never inserted).
+
+        JSON: the table's columns its first record has a key for, in table order (COPY fills them by
+        key; the columns left out load NULL or their default, the other keys are skipped)."""
+        if self.json:
+            named = {self.name_key(k) for k in f.header or ()}
+            return tuple(c for c in data_columns if self.name_key(c) in named)
         by_name = {fold(c): c for c in data_columns}
         out, slot = [], 0
         for name in f.header or ():

@@ -378,7 +378,8 @@ class FileType(_Model):
     def _schema_change(self) -> FileType:
         """``on_schema_change`` (see :mod:`redshift_ingest.batch_load`): ``fail`` alone, or a set of
         ``ignore_extra`` / ``add_columns`` (not both) and ``fill_missing``; only where the load can
-        read the file's column names: CSV or text with a header line (``ignore_header >= 1``)."""
+        read the file's column names: CSV or text with a header line (``ignore_header >= 1``), or
+        JSON with ``json_paths`` ``'auto'`` / ``'auto ignorecase'`` (the first record's keys)."""
         policies = self.on_schema_change
         if not policies or len(set(policies)) != len(policies):
             raise ValueError(f"on_schema_change: expected distinct policies, got {list(policies)}")
@@ -388,13 +389,18 @@ class FileType(_Model):
             return self
         if {"ignore_extra", "add_columns"} <= set(policies):
             raise ValueError("on_schema_change: ignore_extra drops a file's new columns, add_columns adds them")
-        if self.format in ("json", "parquet", "orc"):
+        if self.format in ("parquet", "orc"):
             raise ValueError(
-                f"on_schema_change: {list(policies)} needs the file's column names from a header line; format "
-                f"{self.format} has none. COPY maps {self.format} to columns by name itself (JSON 'auto': extra keys "
-                "are ignored, missing keys load NULL), so leave on_schema_change at fail"
+                f"on_schema_change: {list(policies)} needs the file's column names from a header line or JSON "
+                f"keys; format {self.format} has none (COPY maps its columns by position), so leave "
+                "on_schema_change at fail"
             )
-        if self.copy_options.ignore_header < 1:
+        if self.format == "json" and self.copy_options.json_paths not in ("auto", "auto ignorecase"):
+            raise ValueError(
+                f"on_schema_change: {list(policies)} matches a JSON file's keys to columns, as JSON 'auto' does; "
+                "a JSONPaths file names the columns itself: use json_paths 'auto' or 'auto ignorecase'"
+            )
+        if self.format != "json" and self.copy_options.ignore_header < 1:
             raise ValueError(
                 f"on_schema_change: {list(policies)} maps a file's columns by its header: set "
                 "copy_options.ignore_header to 1 (or the header's line count)"

@@ -175,6 +175,7 @@ def prepare_spec(file_type: FileType) -> PrepareSpec:
         encoding=file_type.prepare.encoding,
         invalid_chars=file_type.prepare.invalid_chars,
         json_records_key=file_type.prepare.json_records_key,
+        json_ignorecase=opts.json_paths == "auto ignorecase",
         zip_members=file_type.prepare.zip_members,
     )
 
@@ -191,7 +192,8 @@ def prepare_files(
 
     :returns: one dict per file that goes on to the COPY: ``{"file_id", "entries": [s3 URLs COPY
         reads], "compression", "staged_keys", "detected", "already_loaded", "header"}`` (header: the
-        CSV header's names, for ``on_schema_change``; None without one).
+        file's column names, for ``on_schema_change``: its CSV header or its first JSON record's keys;
+        None without one).
     :raises RunHadFailures: every file of the run failed here (nothing goes on).
     """
     claims = claims_of(claimed)

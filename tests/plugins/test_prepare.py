@@ -199,13 +199,18 @@ def test_json_array_becomes_ndjson(s3, bucket):
     records = [json.loads(line) for line in lines]
     assert all(isinstance(record, dict) for record in records)
     assert records == json.loads(path.read_text(encoding="utf-8"))
+    assert prepared.header == tuple(records[0])  # the first item's keys, read before staging
 
 
 def test_ndjson_passes_through(s3, bucket):
-    prepared = run(s3, bucket, DATA / "json" / "sample-tweets-100.jsonl", JSON)
+    path = DATA / "json" / "sample-tweets-100.jsonl"
+    prepared = run(s3, bucket, path, JSON)
+    # The header is the first record's keys, in file order (on_schema_change matches them to columns).
+    first = json.loads(path.read_text(encoding="utf-8").splitlines()[0])
     assert prepared == PreparedFile(
-        f"s3://{bucket}/landing/sample-tweets-100.jsonl", False, None, (), "pass-through json objects", None
+        f"s3://{bucket}/landing/sample-tweets-100.jsonl", False, None, (), "pass-through json objects", tuple(first)
     )
+    assert "user" in first and isinstance(first["user"], dict)
     assert not keys_under(s3, bucket, STAGING)
 
 

@@ -3,7 +3,9 @@
 Each drift kind is a slice of the real Seattle weather data set (data/csv/seattle-weather.csv)
 rewritten the way a producer's change would rewrite it: a column added at the end or in the
 middle, one dropped, one renamed, columns reordered, text in a numeric column, header case and
-whitespace changed. Each policy loads all of them in one run (the real claim, prepare, COPY operator
+whitespace changed; and the same rows as newline-delimited JSON (COPY ``JSON 'auto'``) with a new
+key holding a nested object, a dropped key, keys reordered, a key's case changed, text in a numeric
+field. Each policy loads all CSV files in one run and all JSON files in another (the real claim, prepare, COPY operator
 and finish steps against the Redshift stand-in, moto's S3 server and the stack's Slack receiver),
 into its own table, every row tagged with its file's id; each case then asserts that file's exact
 rows in the table, its register state, and the alert text where one is sent. One run per policy keeps
@@ -13,6 +15,7 @@ the matrix to a few minutes on a shared machine.
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import date
 from decimal import Decimal
 
@@ -38,6 +41,19 @@ DRIFTS = {
         zip((" Date", "PRECIPITATION", " temp_max ", "Temp_Min", "WIND\t", "Weather"), COLUMNS, strict=True)
     ),
 }
+# JSON kinds: each key of the records as written, with the table column its values come from (None:
+# the new key "station", a nested object). A record's keys are matched by name, case-sensitively.
+STATION = {"id": "GHCND:USW00024233", "name": "SEATTLE TACOMA AIRPORT, WA US", "area": {"state": "WA", "country": "US"}}
+STATION_TEXT = json.dumps(STATION, separators=(",", ":"))  # how COPY loads a nested value into VARCHAR
+JSON_DRIFTS = {
+    "json_unchanged": [(c, c) for c in COLUMNS],
+    "json_nested_added": [(c, c) for c in COLUMNS[:3]] + [("station", None)] + [(c, c) for c in COLUMNS[3:]],
+    "json_dropped": [(c, c) for c in COLUMNS if c != "wind"],
+    "json_reordered": [(c, c) for c in ("weather", "wind", "date", "temp_min", "temp_max", "precipitation")],
+    "json_key_case": [(c, c) for c in COLUMNS[:5]] + [("Weather", "weather")],
+    "json_type_changed": [(c, c) for c in COLUMNS],
+}
+NUMERIC = set(COLUMNS[1:5])
 POLICIES = {
     "fail": ["fail"],
     "ignore_extra": ["ignore_extra"],
@@ -58,20 +74,34 @@ OUTCOMES = {
         "dropped": "(missing [wind])",
         "renamed": "(added [conditions]; missing [weather])",
         "reordered": "(reordered [weather, date, temp_min, temp_max, precipitation])",
+        # JSON under fail: prepare.expected_columns holds the first record's keys to the columns.
+        "json_nested_added": "in the first record (added [station])",
+        "json_dropped": "in the first record (missing [wind])",
+        "json_key_case": "in the first record (added [Weather]; missing [weather])",
     },
-    "ignore_extra": {"dropped": MISSING, "renamed": MISSING},
-    "fill_missing": {"added_end": EXTRA, "added_middle": EXTRA, "renamed": EXTRA},
-    "add_columns": {"dropped": MISSING, "renamed": MISSING},
+    "ignore_extra": {"dropped": MISSING, "renamed": MISSING, "json_dropped": MISSING, "json_key_case": MISSING},
+    "fill_missing": {
+        "added_end": EXTRA,
+        "added_middle": EXTRA,
+        "renamed": EXTRA,
+        "json_nested_added": EXTRA,
+        "json_key_case": EXTRA,
+    },
+    # 'Weather' is not weather to JSON 'auto', and cannot be a (lower-case) column of its own.
+    "add_columns": {"dropped": MISSING, "renamed": MISSING, "json_dropped": MISSING, "json_key_case": MISSING},
     "ignore_extra+fill_missing": {},
-    "add_columns+fill_missing": {},
+    "add_columns+fill_missing": {"json_key_case": "['Weather'] cannot become columns"},
 }
-ADDED = {"add_columns": {"added_end": ["humidity"], "added_middle": ["visibility"]}}
+ADDED = {"add_columns": {"added_end": ["humidity"], "added_middle": ["visibility"], "json_nested_added": ["station"]}}
 ADDED["add_columns+fill_missing"] = {**ADDED["add_columns"], "renamed": ["conditions"]}
+BAD_TYPES = ("type_changed", "json_type_changed")
 _tables = itertools.count()
+# The weather file type reading the same rows as newline-delimited JSON (COPY JSON 'auto').
+JSON_TYPE = {"format": "json", "copy_options": {"date_format": "YYYY-MM-DD", "max_error": 0}}
 
 
 def outcome(policy: str, drift: str) -> str:
-    if drift == "type_changed":
+    if drift in BAD_TYPES:
         return BAD_TYPE
     return OUTCOMES[policy].get(drift, DONE)
 
@@ -88,6 +118,21 @@ def drifted_file(drift: str, records: list[list[str]]) -> tuple[bytes, list[dict
     if drift == "type_changed":
         lines[3][1] = "n/a"  # precipitation is decimal(6, 1)
     return to_csv([name for name, _ in fields], lines), values
+
+
+def json_file(drift: str, records: list[list[str]]) -> tuple[bytes, list[dict[str, str]]]:
+    """Newline-delimited JSON of ``records`` drifted as ``drift`` says (numbers as JSON numbers),
+    and each row's values by key, as text the way COPY loads them."""
+    lines, values = [], []
+    for i, row in enumerate(dict(zip(COLUMNS, r, strict=True)) for r in records):
+        record: dict = {}
+        for name, source in JSON_DRIFTS[drift]:
+            record[name] = STATION if source is None else float(row[source]) if source in NUMERIC else row[source]
+        if drift == "json_type_changed" and i == 3:
+            record["precipitation"] = "n/a"  # precipitation is decimal(6, 1)
+        lines.append(json.dumps(record))
+        values.append({name: STATION_TEXT if source is None else row[source] for name, source in JSON_DRIFTS[drift]})
+    return ("\n".join(lines) + "\n").encode(), values
 
 
 def expected_row(values: dict[str, str], table_columns: list[str], file_id: str) -> dict:
@@ -118,53 +163,57 @@ def matrix(stack, settings):
     conn = WarehouseHook(warehouse_conn_id="redshift_default").get_conn()
     ensure_register(conn, settings)
     records = weather_rows()
-    results = {}
+    results: dict = {}
+    kinds = [("csv", DRIFTS, drifted_file, "csv", {}), ("json", JSON_DRIFTS, json_file, "json", JSON_TYPE)]
     try:
         for p, (policy, policies) in enumerate(POLICIES.items()):
-            with conn.cursor() as cur:  # this run claims this policy's files only
-                cur.execute(f"DELETE FROM {settings.register_table.quoted}")
-            conn.commit()
-            changes = {} if policy == "fail" else {"on_schema_change": policies, "prepare": {"expected_columns": None}}
-            ft: FileType = variant(f"weather.drift_{next(_tables)}", True, **changes)
-            landed = {}
-            for d, drift in enumerate(DRIFTS):
-                body, values = drifted_file(drift, records[(p * 10 + d) * 8 : (p * 10 + d + 1) * 8])
-                obj = land(s3, conn, settings, ft, f"landing/weather/drift-{p}-{drift}.csv", body)
-                landed[drift] = (obj, values)
-            stack.slack.payloads.clear()
-            try:
-                run(ft, settings)
-            except Exception as err:  # reported by each case of this policy, the other policies go on
+            for k, (kind, drifts, build, suffix, changes) in enumerate(kinds):
+                with conn.cursor() as cur:  # this run claims this policy's files only
+                    cur.execute(f"DELETE FROM {settings.register_table.quoted}")
+                conn.commit()
+                if policy != "fail":
+                    changes = {**changes, "on_schema_change": policies, "prepare": {"expected_columns": None}}
+                ft: FileType = variant(f"weather.drift_{next(_tables)}", True, **changes)
+                landed = {}
+                for d, drift in enumerate(drifts):
+                    body, values = build(drift, records[(p * 20 + k * 10 + d) * 8 : (p * 20 + k * 10 + d + 1) * 8])
+                    obj = land(s3, conn, settings, ft, f"landing/weather/drift-{p}-{drift}.{suffix}", body)
+                    landed[drift] = (obj, values)
+                stack.slack.payloads.clear()
+                try:
+                    run(ft, settings)
+                except Exception as err:  # reported by each case of this run, the other runs go on
+                    conn.rollback()
+                    results[policy, kind] = f"{type(err).__name__}: {err}"
+                    continue
+                with conn.cursor() as cur:
+                    cur.execute(f"SELECT * FROM {ft.target.table.quoted} ORDER BY date")
+                    names = [c[0] for c in cur.description]
+                    table = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
                 conn.rollback()
-                results[policy] = f"{type(err).__name__}: {err}"
-                continue
-            with conn.cursor() as cur:
-                cur.execute(f"SELECT * FROM {ft.target.table.quoted} ORDER BY date")
-                names = [c[0] for c in cur.description]
-                table = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-            conn.rollback()
-            alerts = [p["text"] for p in stack.slack.payloads]
-            for drift, (obj, values) in landed.items():
-                row = register.get_file(conn, settings, obj.file_id)
-                conn.rollback()
-                results[policy, drift] = {
-                    "file_id": obj.file_id,
-                    "key": obj.key,
-                    "values": values,
-                    "columns": names,
-                    "rows": [r for r in table if r["ingest_file_id"] == obj.file_id],
-                    "register": row,
-                    "alerts": [a for a in alerts if obj.key in a],
-                }
+                alerts = [p["text"] for p in stack.slack.payloads]
+                for drift, (obj, values) in landed.items():
+                    row = register.get_file(conn, settings, obj.file_id)
+                    conn.rollback()
+                    results[policy, drift] = {
+                        "file_id": obj.file_id,
+                        "key": obj.key,
+                        "values": values,
+                        "columns": names,
+                        "rows": [r for r in table if r["ingest_file_id"] == obj.file_id],
+                        "register": row,
+                        "alerts": [a for a in alerts if obj.key in a],
+                    }
     finally:
         conn.close()
     return results
 
 
-@pytest.mark.parametrize("drift", list(DRIFTS))
+@pytest.mark.parametrize("drift", [*DRIFTS, *JSON_DRIFTS])
 @pytest.mark.parametrize("policy", list(POLICIES))
 def test_drift_matrix(matrix, policy, drift):
-    assert policy not in matrix, f"the {policy} run failed: {matrix.get(policy)}"
+    kind = "json" if drift in JSON_DRIFTS else "csv"
+    assert (policy, kind) not in matrix, f"the {policy} run of the {kind} files failed: {matrix.get((policy, kind))}"
     case = matrix[policy, drift]
     row = case["register"]
     expected = outcome(policy, drift)
@@ -176,7 +225,7 @@ def test_drift_matrix(matrix, policy, drift):
         assert expected in row["error_message"]
         assert row["quarantine_key"] == "quarantine/" + case["key"]
         assert case["rows"] == []
-        if drift == "type_changed":
+        if drift in BAD_TYPES:
             assert row["rows_rejected"] == 1 and "precipitation" in row["first_error"]
     added = ADDED.get(policy, {}).get(drift)
     columns_added = [a for a in case["alerts"] if "COLUMNS_ADDED" in a]
@@ -199,8 +248,17 @@ def test_drift_matrix(matrix, policy, drift):
             "set copy_options.ignore_header to 1",
         ),
         (
-            {"on_schema_change": "add_columns", "prepare": {}, "format": "json", "copy_options": {}},
-            "format json has none",
+            {"on_schema_change": "add_columns", "prepare": {}, "format": "parquet", "copy_options": {}},
+            "format parquet has none",
+        ),
+        (
+            {
+                "on_schema_change": "add_columns",
+                "prepare": {},
+                "format": "json",
+                "copy_options": {"json_paths": "s3://example-bucket/paths.json"},
+            },
+            "a JSONPaths file names the columns itself",
         ),
         ({"on_schema_change": "add_columns", "prepare": {}, "new_column_type": "TEXT; DROP"}, "Redshift column type"),
         ({"on_schema_change": "sometimes"}, "Input should be"),
@@ -223,3 +281,5 @@ def test_the_policies_are_kept_in_order_and_the_type_upper_case():
     )
     assert ft.on_schema_change == ("add_columns", "fill_missing") and ft.new_column_type == "VARCHAR(256)"
     assert variant("weather.drift_config", True, on_schema_change="fail").on_schema_change == ("fail",)
+    json_type = variant("weather.drift_config", True, **JSON_TYPE, on_schema_change="ignore_extra", prepare={})
+    assert json_type.on_schema_change == ("ignore_extra",)

@@ -461,7 +461,7 @@ class CopyIntoTargetOperator(BaseOperator):
             if f.file_id in added:
                 message = (
                     f"on_schema_change add_columns: added column(s) {', '.join(added[f.file_id])} "
-                    f"({ft.new_column_type}) to {ft.target.table} for this file's header; add them to "
+                    f"({ft.new_column_type}) to {ft.target.table} for this file's columns; add them to "
                     f"include/sql/{ft.target.ddl} too"
                 )
                 alert = FileAlert(ft.name, ft.dag_id, context["run_id"], "COLUMNS_ADDED", f.bucket, f.key)

@@ -7,7 +7,7 @@ stripped), the way Redshift folds unquoted names to lower case.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 
@@ -52,19 +52,23 @@ class ColumnDrift:
         return "; ".join(parts) or "no difference"
 
 
-def compare(expected: Sequence[str], found: Sequence[str]) -> ColumnDrift:
-    """How header ``found`` differs from columns ``expected`` (see :class:`ColumnDrift`)."""
-    known = {fold(n) for n in expected}
-    named = [n for n in found if fold(n)]
-    seen = {fold(n) for n in named}
-    counts = Counter(fold(n) for n in named)
-    common_expected = [fold(n) for n in expected if fold(n) in seen]
-    common_found = list(dict.fromkeys(fold(n) for n in named if fold(n) in known))
-    display = {fold(n): n for n in reversed(named)}
+def compare(expected: Sequence[str], found: Sequence[str], key: Callable[[str], str] = fold) -> ColumnDrift:
+    """How header ``found`` differs from columns ``expected`` (see :class:`ColumnDrift`).
+
+    :param key: what a name means: :func:`fold` (a CSV header; JSON ``'auto ignorecase'``) or the
+        name as it is (JSON ``'auto'`` keys, which COPY matches case-sensitively).
+    """
+    known = {key(n) for n in expected}
+    named = [n for n in found if key(n)]
+    seen = {key(n) for n in named}
+    counts = Counter(key(n) for n in named)
+    common_expected = [key(n) for n in expected if key(n) in seen]
+    common_found = list(dict.fromkeys(key(n) for n in named if key(n) in known))
+    display = {key(n): n for n in reversed(named)}
     return ColumnDrift(
-        added=tuple(n for n in named if fold(n) not in known),
-        missing=tuple(n for n in expected if fold(n) not in seen),
+        added=tuple(n for n in named if key(n) not in known),
+        missing=tuple(n for n in expected if key(n) not in seen),
         reordered=tuple(display[n] for n, e in zip(common_found, common_expected, strict=True) if n != e),
         duplicated=tuple(dict.fromkeys(display[n] for n, c in counts.items() if c > 1)),
-        unnamed=tuple(i for i, n in enumerate(found, start=1) if not fold(n)),
+        unnamed=tuple(i for i, n in enumerate(found, start=1) if not key(n)),
     )

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from .csv_header import copy_csv
-from .json_records import arrays_are_rows, write_ndjson
+from .json_records import arrays_are_rows, check_keys, first_record_keys, write_ndjson
 from .model import FileRejected, PrepareSpec
 from .staging import GzipStage
 from .text import NeedsStaging, TextStream, Utf8Reader, first_nonspace
@@ -20,7 +20,8 @@ from .text import NeedsStaging, TextStream, Utf8Reader, first_nonspace
 @dataclass(frozen=True)
 class Content:
     """What one pass found: ``kind`` (``"csv"``, ``"json objects"``, ``"json array -> ndjson"`` ...),
-    the rewrites made, and the CSV header if one was read."""
+    the rewrites made, and the file's column names: the CSV header if one was read, or the keys of
+    the first JSON record (see :func:`.json_records.first_record_keys`)."""
 
     kind: str
     changes: tuple[str, ...]
@@ -70,6 +71,10 @@ def process(raw: BinaryIO, spec: PrepareSpec, out: GzipStage | None) -> Content:
         kind = "csv"
     elif first in "[{":
         kind, chunks = _json_kind(first, chunks, spec)
+        if kind != "json arrays":  # records are objects: their keys are the file's column names
+            where = "" if kind == "json objects" else "item" if first == "[" else f"{spec.json_records_key}.item"
+            header, chunks = first_record_keys(chunks, where)
+            check_keys(header, spec)
         if kind.endswith("-> ndjson"):
             if out is None:
                 raise NeedsStaging(kind)

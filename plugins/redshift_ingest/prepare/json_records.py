@@ -12,10 +12,12 @@ import contextlib
 import itertools
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import ijson
 
-from .model import FileRejected
+from .columns import compare, fold
+from .model import FileRejected, PrepareSpec
 from .sniff import ByteReader
 from .text import Utf8Reader
 
@@ -111,3 +113,65 @@ def arrays_are_rows(chunks: Iterator[str]) -> tuple[bool, Iterator[str]]:
         next(events)  # the opening "["
         rows = next(events)[1] in _SCALAR_EVENTS
     return rows, itertools.chain(seen, chunks)
+
+
+def first_record_keys(chunks: Iterator[str], prefix: str) -> tuple[tuple[str, ...] | None, Iterator[str]]:
+    """The top-level keys of the first record, in file order: what COPY ``JSON 'auto'`` matches to
+    column names (AWS "COPY from JSON format"), for ``on_schema_change`` and
+    ``prepare.expected_columns``. Only the text up to the end of that record is read, parsed as
+    events (constant memory, however large the record).
+
+    :param chunks: the decoded text.
+    :param prefix: where records are, as an ``ijson`` prefix: ``""`` for a stream of objects,
+        ``"item"`` for a top-level array, ``"Records.item"`` for an envelope's array.
+    :returns: ``(keys or None, the same text as an iterator)``; None when the first record is not
+        an object or the JSON is invalid (the load reports that).
+    """
+    seen: list[str] = []
+
+    def pulled() -> Iterator[str]:
+        for chunk in chunks:
+            seen.append(chunk)
+            yield chunk
+
+    keys: list[str] = []
+    found = False
+    with contextlib.suppress(ijson.JSONError, UnicodeDecodeError):
+        for where, event, value in ijson.parse(Utf8Reader(pulled()), multiple_values=True):
+            if where != prefix:
+                continue
+            if event == "map_key":
+                keys.append(value)
+            elif event == "end_map":
+                found = True
+                break
+            elif event not in ("start_map", "start_array"):
+                break  # a scalar record
+    return (tuple(keys) if found else None), itertools.chain(seen, chunks)
+
+
+def key_meaning(ignore_case: bool) -> Callable[[str], str]:
+    """What a JSON key means to COPY: itself with ``JSON 'auto'`` (matched case-sensitively to the
+    lower-case column names), folded with ``'auto ignorecase'`` (AWS "COPY from JSON format")."""
+    return fold if ignore_case else str
+
+
+def check_keys(keys: tuple[str, ...] | None, spec: PrepareSpec) -> None:
+    """``prepare.expected_columns`` for JSON: the first record's keys must be those names, in any
+    order (COPY matches keys by name).
+
+    :raises FileRejected: "keys do not match: expected [..], found [..] in the first record (added
+        [..]; missing [..])", or the first record is not an object.
+    """
+    if spec.expected_columns is None:
+        return
+    expected = ", ".join(spec.expected_columns)
+    if keys is None:
+        raise FileRejected(f"expected JSON records with keys [{expected}], the first record is not a JSON object")
+    key = key_meaning(spec.json_ignorecase)
+    if {key(k) for k in keys} != {key(c) for c in spec.expected_columns}:
+        drift = replace(compare(spec.expected_columns, keys, key), reordered=())
+        raise FileRejected(
+            f"keys do not match: expected [{expected}], found [{', '.join(keys)}] in the first record "
+            f"({drift.describe()})"
+        )

@@ -26,8 +26,9 @@ class PrepareSpec:
     :param quote_char: one character; used to parse the CSV header.
     :param header_lines: CSV records COPY will skip (``IGNOREHEADER``); the last one is the header
         checked against ``expected_columns``. Ignored for JSON.
-    :param expected_columns: CSV header check (case-insensitive, whitespace/BOM/quotes stripped);
-        ``None`` = no check. Needs ``header_lines >= 1``.
+    :param expected_columns: CSV header check (case-insensitive, whitespace/BOM/quotes stripped;
+        needs ``header_lines >= 1``), or for JSON the keys of the first record (any order;
+        case-sensitive unless ``json_ignorecase``); ``None`` = no check.
     :param encoding: declared source encoding, any Python codec name (``utf-8``, ``latin-1``,
         ``cp1252``, ``utf-16`` ...), or ``"auto"``: UTF-8 when the bytes are UTF-8, else detected per
         file among cp1252 and latin-1 (see :func:`.text.detect_legacy_encoding`). A UTF-8 or UTF-16
@@ -35,6 +36,8 @@ class PrepareSpec:
     :param invalid_chars: bytes that do not decode: ``"replace"`` each byte with ``?`` (what COPY's
         ``ACCEPTINVCHARS`` does) or ``"fail"`` the file.
     :param json_records_key: e.g. ``"Records"`` to unwrap ``{"Records": [...]}`` (CloudTrail).
+    :param json_ignorecase: JSON keys match column names case-insensitively (COPY ``JSON 'auto
+        ignorecase'``); otherwise exactly, as ``JSON 'auto'`` matches them.
     :param zip_members: a zip with several data members: ``"single"`` rejects it, ``"manifest"``
         loads them all through a Redshift manifest.
     :raises ValueError: an inconsistent spec (a configuration error, not a data problem).
@@ -48,6 +51,7 @@ class PrepareSpec:
     encoding: str = "utf-8"
     invalid_chars: Literal["replace", "fail"] = "fail"
     json_records_key: str | None = None
+    json_ignorecase: bool = False
     zip_members: Literal["single", "manifest"] = "single"
 
     def __post_init__(self) -> None:
@@ -57,8 +61,8 @@ class PrepareSpec:
             raise ValueError("delimiter and quote_char must be one character each")
         if self.header_lines < 0:
             raise ValueError(f"header_lines must be >= 0, not {self.header_lines}")
-        if self.expected_columns is not None and (self.file_format != "csv" or self.header_lines < 1):
-            raise ValueError("expected_columns needs file_format 'csv' and header_lines >= 1")
+        if self.expected_columns is not None and self.file_format == "csv" and self.header_lines < 1:
+            raise ValueError("expected_columns needs header_lines >= 1 for file_format 'csv'")
         if self.json_records_key is not None and self.file_format != "json":
             raise ValueError("json_records_key applies to file_format 'json' only")
         if self.invalid_chars not in ("replace", "fail"):
@@ -82,7 +86,8 @@ class PreparedFile:
     :param compression: what COPY must be told (``GZIP``, ``BZIP2``, ``ZSTD``) or ``None``.
     :param staged_keys: keys written under the staging prefix, manifest last (empty for pass-through).
     :param detected: short description, e.g. ``"zip (2 members) -> gzip"``.
-    :param header: the CSV header found (whitespace, quotes and BOM stripped), if one was read.
+    :param header: the file's column names, if read: the CSV header (whitespace, quotes and BOM
+        stripped), or the keys of the first JSON record, as written.
     """
 
     copy_from: str
