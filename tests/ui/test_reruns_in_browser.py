@@ -18,6 +18,7 @@ Airflow's REST API is only used to cross-check states; every action is a click i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -95,7 +96,8 @@ def wait_for_run_state(page, expected: str) -> None:
         try:
             state = badge.inner_text(timeout=10_000).strip()
         except PlaywrightTimeoutError:  # re-rendered while read, or a slow machine: read again
-            page.reload()
+            with contextlib.suppress(PlaywrightTimeoutError):
+                page.reload(wait_until="commit")
             continue
         if state in ("Success", "Failed"):
             break
@@ -119,6 +121,8 @@ def settle(page) -> None:
 def test_trigger_fail_fix_and_clear_the_run_in_the_ui(local_airflow, page, artifacts, tmp_path):
     af = local_airflow
     files = {}
+    # The tests share one stack: start from the table the file type's DDL makes (the run creates it).
+    af.sql(f"DROP TABLE IF EXISTS {TARGET}")
 
     # 1. Log in, find the DAG in the list.
     login(page, af.ui, af.state["username"], af.state["password"])
