@@ -293,6 +293,84 @@ def test_copy_cancelled_mid_copy_is_retried_then_done(landing, warehouse, settin
     assert (row["attempts"], row["quarantine_key"]) == (1, None), row
 
 
+# -- 2. S3 refuses the archive or the quarantine -----------------------------------------------------
+
+
+@contextlib.contextmanager
+def refused(landing, prefix: str):
+    """A bucket policy denying ``s3:PutObject`` under ``prefix`` (moto's server enforces bucket
+    policies: a copy or put there answers 403), removed afterwards."""
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "chaos",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": f"arn:aws:s3:::{BUCKET}/{prefix}*",
+            }
+        ],
+    }
+    landing.put_bucket_policy(Bucket=BUCKET, Policy=json.dumps(policy))
+    try:
+        yield
+    finally:
+        landing.delete_bucket_policy(Bucket=BUCKET)
+
+
+@pytest.mark.slow
+def test_archive_refused_keeps_the_loaded_file_in_landing_until_replayed(landing, warehouse, settings, stack):
+    """The COPY commits, then S3 refuses the archive (AccessDenied on ``archive/``): the file is
+    FAILED with its rows loaded once, its object still in landing, a message naming the archive key
+    and what to fix, and an alert. Once the policy is fixed, a replay archives it without loading
+    its rows again: DONE."""
+    case = weather_case(landing, warehouse, settings)
+    stack.slack.payloads.clear()
+    with refused(landing, "archive/"):
+        run_dag(case["spec"])  # the run fails (dag.test's exit status does not say so)
+    row = row_of(warehouse, settings, case["file_id"])
+    assert (row["status"], row["quarantine_key"], row["archive_key"]) == ("FAILED", None, None), row
+    assert row["loaded_at"] is not None and rows_in(warehouse, case["table"], case["file_id"]) == case["rows"]
+    assert places_of(landing, case["key"]) == [""]
+    assert "archive/" + case["key"] in row["error_message"] and "AccessDenied" in row["error_message"], row
+    assert alerted(stack, case["key"])
+    replay(case, warehouse, settings)
+    check("S3 refuses the archive", [case], warehouse, settings, landing)
+
+
+@pytest.mark.slow
+def test_quarantine_refused_keeps_the_bad_file_in_landing(landing, warehouse, settings, stack):
+    """A file with a bad date (MAXERROR 0) fails its COPY; S3 refuses the quarantine (AccessDenied on
+    ``quarantine/``): the file is FAILED, nothing loaded, its object still in landing, the message
+    says the data error and that the quarantine was refused, and an alert goes out. Once the policy
+    is fixed, a replay fails it again on its data, and it is quarantined."""
+    n = next(_ids)
+    body = weather_body().replace(b"2014-", b"20X4-", 1)
+    case = land(landing, warehouse, settings, f"landing/weather/hardening-{n}.csv", body)
+    case["table"] = f"chaos.h{n}_weather"
+    case["spec"] = file_type_spec("seattle_weather", case["table"])
+    stack.slack.payloads.clear()
+    with refused(landing, "quarantine/"):
+        run_dag(case["spec"])
+    row = row_of(warehouse, settings, case["file_id"])
+    assert (row["status"], row["quarantine_key"], row["loaded_at"]) == ("FAILED", None, None), row
+    assert places_of(landing, case["key"]) == [""]
+    assert "20X4" in row["error_message"] and "could not quarantine it (AccessDenied)" in row["error_message"], row
+    assert alerted(stack, case["key"])
+    replay(case, warehouse, settings)
+    check(
+        "S3 refuses the quarantine",
+        [case],
+        warehouse,
+        settings,
+        landing,
+        status="FAILED",
+        place="quarantine/",
+        loaded=False,
+    )
+
+
 def teardown_module(module):
     for scenario, (runs, duplicates, losses) in TALLY.items():
         print(f"\nhardening faults: {scenario}: {runs} runs, {duplicates} duplicate rows, {losses} lost files", end="")
