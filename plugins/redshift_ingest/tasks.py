@@ -6,8 +6,10 @@ never secrets), checks the register before acting, and is safe to repeat.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -266,6 +268,16 @@ def _prepare_one(s3, file_type: FileType, settings: Settings, spec: PrepareSpec,
         prepared = prepare(s3, row["bucket"], row["s3_key"], settings.staging_prefix, spec)
     except FileRejected as err:
         return None, None, str(err)
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        # Retried like any step error (space may free up); the message says what a person can do.
+        raise OSError(
+            err.errno,
+            f"{err.strerror} in the worker's temp directory {tempfile.gettempdir()} (TMPDIR) while staging a "
+            f"prepared copy of s3://{row['bucket']}/{row['s3_key']}: free space there or point TMPDIR at a "
+            "larger disk, then replay the file (the file itself is fine)",
+        ) from err
     declared = None if file_type.compression == "none" else file_type.compression
     if file_type.compression != "auto" and not prepared.staged_keys and prepared.compression != declared:
         return (

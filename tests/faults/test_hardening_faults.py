@@ -18,13 +18,17 @@ import contextlib
 import itertools
 import json
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 import time
 
 import psycopg2
 import pytest
 
 from devstack.redshift_local import RedshiftLocal
-from faults.harness import file_type_spec, run_dag, start_dag
+from faults.harness import REPO, RUNNER, file_type_spec, run_dag, start_dag
 from faults.test_fault_injection import DATA, copy_in_progress
 from redshift_ingest import register
 from redshift_ingest.register import S3Object
@@ -369,6 +373,201 @@ def test_quarantine_refused_keeps_the_bad_file_in_landing(landing, warehouse, se
         place="quarantine/",
         loaded=False,
     )
+
+
+# -- 4. The disk full while staging a prepared file --------------------------------------------------
+
+
+def start_dag_with_full_disk(spec: dict, size: str = "64k") -> subprocess.Popen:
+    """:func:`faults.harness.start_dag` with the worker's temp directory on a tmpfs of ``size``: a
+    real "No space left on device" (ENOSPC) once the staged gzip copy outgrows it. The tmpfs is
+    mounted in the worker's own user and mount namespace (``unshare -rm``), so no root is needed
+    where unprivileged user namespaces are allowed; nothing outside the worker sees it."""
+    mount = tempfile.mkdtemp(prefix="chaos-tmpfs-")
+    script = 'mount -t tmpfs -o size="$1" tmpfs "$2" && TMPDIR="$2" exec "$3" -c "$4" "$5"'
+    log_path = os.environ.get("CHAOS_WORKER_LOG")
+    output = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 (the child owns it)
+    return subprocess.Popen(
+        ["unshare", "-rm", "sh", "-c", script, "sh", size, mount, sys.executable, RUNNER, json.dumps(spec)],
+        cwd=REPO,
+        env=os.environ.copy(),
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _can_mount_tmpfs() -> bool:
+    if not shutil.which("unshare"):
+        return False
+    probe = tempfile.mkdtemp(prefix="chaos-tmpfs-probe-")
+    done = subprocess.run(["unshare", "-rm", "mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", probe], check=False)
+    os.rmdir(probe)
+    return done.returncode == 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _can_mount_tmpfs(), reason="no user namespaces here: cannot mount a small tmpfs")
+def test_disk_full_while_staging_fails_the_file_in_landing_then_replay_loads_it(landing, warehouse, settings, stack):
+    """The weather CSV (rows x10) with a UTF-8 BOM: the prepare step stages a gzip copy (108 KB)
+    through a temp file, on a worker whose temp directory is a 64 KB tmpfs. The write fails with
+    ENOSPC; Airflow retries; the disk stays full, so the file ends FAILED in landing (not
+    quarantined: the file is fine) with a message naming the full temp directory, nothing staged is
+    left in S3, and an alert goes out. With room again, a replay loads it once."""
+    case = weather_case(landing, warehouse, settings, repeat=10, bom=True)
+    stack.slack.payloads.clear()
+    assert start_dag_with_full_disk(case["spec"]).wait(timeout=300) == 0
+    row = row_of(warehouse, settings, case["file_id"])
+    assert (row["status"], row["quarantine_key"], row["loaded_at"]) == ("FAILED", None, None), row
+    assert "No space left on device" in row["error_message"] and "TMPDIR" in row["error_message"], row
+    assert places_of(landing, case["key"]) == [""]
+    assert alerted(stack, case["key"])
+    replay(case, warehouse, settings)
+    check("disk full while staging", [case], warehouse, settings, landing)
+
+
+# -- 5. The warehouse down while the Lambda registers ---------------------------------------------------
+
+
+@pytest.fixture
+def lambda_env(stack, monkeypatch):
+    """The Lambda's environment (the password's secret in moto's Secrets Manager, by name)."""
+    import boto3
+
+    secrets = boto3.client("secretsmanager")
+    env = stack.registration_env()
+    with contextlib.suppress(secrets.exceptions.ResourceExistsException):
+        secrets.create_secret(Name=env["REDSHIFT_SECRET_ARN"], SecretString=json.dumps({"password": "x"}))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+def sqs_batch(*bodies: dict) -> dict:
+    """An SQS event as Lambda receives it (AWS "Using Lambda with Amazon SQS")."""
+    return {
+        "Records": [
+            {
+                "messageId": f"m{i}",
+                "receiptHandle": f"r{i}",
+                "body": json.dumps(body),
+                "attributes": {"ApproximateReceiveCount": "1"},
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:landing-events",
+                "awsRegion": "us-east-1",
+            }
+            for i, body in enumerate(bodies)
+        ]
+    }
+
+
+@pytest.mark.slow
+def test_warehouse_down_during_registration(landing, settings, stack, lambda_env):
+    """The warehouse (the stand-in) stops listening while two files land: the SQS-fed invocation
+    reports its message failed (SQS delivers it again), the EventBridge invocation raises on each of
+    Lambda's three attempts (then the event is dead-lettered). The warehouse comes back: SQS's next
+    delivery registers the first file, the reconcile finds the second; one run loads both, once."""
+    from devstack.demo import eventbridge_event, load_lambda_handler, s3_notification
+    from redshift_ingest.config import default_file_types
+    from redshift_ingest.hooks.warehouse import WarehouseHook
+    from redshift_ingest.registration import reconcile
+
+    n = next(_ids)
+    table = f"chaos.h{n}_weather"
+    files, landed = [], []
+    for i, body in enumerate((weather_body(), weather_body(2))):
+        key = f"landing/weather/hardening-{n}-down-{i}.csv"
+        landing.put_object(Bucket=BUCKET, Key=key, Body=body)
+        head = landing.head_object(Bucket=BUCKET, Key=key)
+        obj = S3Object(BUCKET, key, head["ContentLength"], head["ETag"].strip('"'))
+        files.append({"key": key, "file_id": obj.file_id, "rows": body.count(b"\n") - 1, "table": table})
+        when = head["LastModified"].isoformat().replace("+00:00", "Z")
+        landed.append({"Key": key, "Size": head["ContentLength"], "ETag": obj.etag, "LastModified": when})
+    queued = sqs_batch(s3_notification(BUCKET, landed[0]))
+    direct = eventbridge_event(BUCKET, landed[1])
+
+    stack.redshift.stop()  # connections refused from here on
+    try:
+        handler = load_lambda_handler()  # a cold execution environment
+        assert handler.handler(queued, None) == {"batchItemFailures": [{"itemIdentifier": "m0"}]}
+        for _attempt in range(3):  # the asynchronous invocation and Lambda's two retries
+            with pytest.raises(psycopg2.OperationalError):
+                handler.handler(direct, None)
+    finally:
+        stack.redshift.start()  # the same port: the warehouse is back
+    assert handler.handler(queued, None) == {"batchItemFailures": []}  # SQS delivers the message again
+    conn = WarehouseHook(warehouse_conn_id="redshift_default").get_conn()
+    try:
+        found = reconcile(conn, settings, default_file_types(), landing)
+        assert found["registered"] == [f"s3://{BUCKET}/{files[1]['key']}"]  # the first is not registered twice
+        assert run_dag(file_type_spec("seattle_weather", table)) == 0
+        check("warehouse down during registration", files, conn, settings, landing)
+    finally:
+        conn.close()
+
+
+# -- 6. DDL on a target table two file types share ------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_concurrent_ddl_on_a_shared_target_table(landing, warehouse, settings, stack):
+    """Two file types load into one table that does not exist yet: both runs start at once, so both
+    create it (``CREATE TABLE IF NOT EXISTS`` racing), and while the first COPY runs a side session
+    widens a column (``ALTER TABLE ... ALTER COLUMN ... TYPE VARCHAR(32)``, valid on Redshift),
+    which waits for the load's lock and makes the other run's load wait behind it. Both files load
+    exactly once (a run whose DDL lost the race is retried)."""
+    import threading
+
+    n = next(_ids)
+    table = f"chaos.h{n}_shared"
+    first = land(landing, warehouse, settings, f"landing/weather/hardening-{n}-a.csv", weather_body(5))
+    second = land(
+        landing, warehouse, settings, f"landing/weather/hardening-{n}-b.csv", weather_body(3), "weather_mirror"
+    )
+    files = [{**first, "table": table}, {**second, "table": table}]
+    specs = [
+        file_type_spec("seattle_weather", table),
+        file_type_spec("seattle_weather", table),
+    ]
+    specs[1]["changes"]["name"] = "weather_mirror"  # a second file type (DAG ingest_weather_mirror)
+    workers = [start_dag(spec) for spec in specs]
+    altered: list[str] = []
+
+    def alter() -> None:
+        from redshift_ingest.hooks.warehouse import WarehouseHook
+
+        side = WarehouseHook(warehouse_conn_id="redshift_default").get_conn()
+        try:
+            with side.cursor() as cur:
+                cur.execute(f"ALTER TABLE {table} ALTER COLUMN weather TYPE VARCHAR(32)")
+            side.commit()
+            altered.append("done")
+        finally:
+            side.close()
+
+    side = None
+    deadline = time.monotonic() + 180
+    while any(w.poll() is None for w in workers) and time.monotonic() < deadline:
+        if side is None and copy_in_progress(stack):
+            side = threading.Thread(target=alter)
+            side.start()
+        time.sleep(0.02)
+    for worker in workers:
+        assert worker.wait(timeout=300) == 0
+    assert side is not None, "no COPY was seen running"
+    side.join(timeout=60)
+    assert altered == ["done"]
+    with warehouse.cursor() as cur:
+        schema, name = table.split(".")
+        cur.execute(
+            "SELECT character_maximum_length FROM information_schema.columns "
+            "WHERE table_schema = %s AND table_name = %s AND column_name = 'weather'",
+            (schema, name),
+        )
+        assert cur.fetchone() == (32,)
+    warehouse.rollback()
+    rows = check("concurrent DDL on a shared target table", files, warehouse, settings, landing)
+    assert [r["file_type"] for r in rows] == ["seattle_weather", "weather_mirror"]
 
 
 def teardown_module(module):
