@@ -234,11 +234,11 @@ def test_1023_on_the_register_update_in_the_copy_transaction(
     another register writer (what the lease keeper or a second run does) updates the file's row and
     commits; the COPY transaction's own update of that row (``record_loads``) then conflicts and
     Redshift's error 1023 rolls the whole load back. Airflow retries; the file loads once."""
-    case = weather_case(landing, warehouse, settings, repeat=10)
+    case = weather_case(landing, warehouse, settings, repeat=30)  # a COPY long enough to be seen
     through(serializable_warehouse, monkeypatch)
     worker = start_dag(case["spec"])
     touched = False
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300  # a worker starts slowly on a busy machine
     while worker.poll() is None and time.monotonic() < deadline:
         if not touched and copy_in_progress(stack):
             with warehouse.cursor() as cur:
@@ -281,7 +281,7 @@ def test_copy_cancelled_mid_copy_is_retried_then_done(landing, warehouse, settin
     case = weather_case(landing, warehouse, settings, repeat=10)
     worker = start_dag(case["spec"])
     cancelled = False
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 300  # a worker starts slowly on a busy machine
     while worker.poll() is None and time.monotonic() < deadline:
         pid = None if cancelled else copy_in_progress(stack)
         if pid:
@@ -509,10 +509,22 @@ def test_warehouse_down_during_registration(landing, settings, stack, lambda_env
 # -- 6. DDL on a target table two file types share ------------------------------------------------------
 
 
+def mirror_spec(table: str) -> dict:
+    """A second file type loading weather files into ``table``: the shipped ``penguins`` file type
+    (its DAG, ``ingest_penguins``, is in the DAG folder, as ``dag.test()`` needs) configured as
+    ``seattle_weather`` is."""
+    from redshift_ingest.config import default_file_types
+
+    weather = next(ft for ft in default_file_types() if ft.name == "seattle_weather").model_dump(mode="json")
+    spec = file_type_spec("penguins", table)
+    changes = {k: v for k, v in weather.items() if k not in ("name", "target")}
+    return {**spec, "changes": {**changes, **spec["changes"], "target": {**weather["target"], "table": table}}}
+
+
 @pytest.mark.slow
 def test_concurrent_ddl_on_a_shared_target_table(landing, warehouse, settings, stack):
-    """Two file types load into one table that does not exist yet: both runs start at once, so both
-    create it (``CREATE TABLE IF NOT EXISTS`` racing), and while the first COPY runs a side session
+    """Two file types load into one table that does not exist yet: both runs create it (``CREATE
+    TABLE IF NOT EXISTS``, each at its COPY step), and while the first COPY runs a side session
     widens a column (``ALTER TABLE ... ALTER COLUMN ... TYPE VARCHAR(32)``, valid on Redshift),
     which waits for the load's lock and makes the other run's load wait behind it. Both files load
     exactly once (a run whose DDL lost the race is retried)."""
@@ -521,15 +533,9 @@ def test_concurrent_ddl_on_a_shared_target_table(landing, warehouse, settings, s
     n = next(_ids)
     table = f"chaos.h{n}_shared"
     first = land(landing, warehouse, settings, f"landing/weather/hardening-{n}-a.csv", weather_body(5))
-    second = land(
-        landing, warehouse, settings, f"landing/weather/hardening-{n}-b.csv", weather_body(3), "weather_mirror"
-    )
+    second = land(landing, warehouse, settings, f"landing/weather/hardening-{n}-b.csv", weather_body(3), "penguins")
     files = [{**first, "table": table}, {**second, "table": table}]
-    specs = [
-        file_type_spec("seattle_weather", table),
-        file_type_spec("seattle_weather", table),
-    ]
-    specs[1]["changes"]["name"] = "weather_mirror"  # a second file type (DAG ingest_weather_mirror)
+    specs = [file_type_spec("seattle_weather", table), mirror_spec(table)]
     workers = [start_dag(spec) for spec in specs]
     altered: list[str] = []
 
@@ -546,7 +552,7 @@ def test_concurrent_ddl_on_a_shared_target_table(landing, warehouse, settings, s
             side.close()
 
     side = None
-    deadline = time.monotonic() + 180
+    deadline = time.monotonic() + 300  # a worker starts slowly on a busy machine
     while any(w.poll() is None for w in workers) and time.monotonic() < deadline:
         if side is None and copy_in_progress(stack):
             side = threading.Thread(target=alter)
@@ -567,7 +573,7 @@ def test_concurrent_ddl_on_a_shared_target_table(landing, warehouse, settings, s
         assert cur.fetchone() == (32,)
     warehouse.rollback()
     rows = check("concurrent DDL on a shared target table", files, warehouse, settings, landing)
-    assert [r["file_type"] for r in rows] == ["seattle_weather", "weather_mirror"]
+    assert [r["file_type"] for r in rows] == ["seattle_weather", "penguins"]
 
 
 def teardown_module(module):
