@@ -49,6 +49,7 @@ from redshift_ingest.errors import LoadConfigError, Policy, RetryableLoadError, 
 from redshift_ingest.prepare.columns import compare, fold
 from redshift_ingest.prepare.json_records import key_meaning
 from redshift_ingest.prepare.staging import staging_root
+from redshift_ingest.s3_objects import refusal
 from redshift_ingest.sql import render
 
 log = logging.getLogger(__name__)
@@ -331,10 +332,17 @@ class BatchLoader:
         load = culprit.load
         if culprit.kind != "data" or load is None or not load.errors or load.error_report_key:
             return
-        load.error_report_key = self.error_report_key(culprit.file, True)
-        if load.error_report_key is None:
+        key = self.error_report_key(culprit.file, True)
+        if key is None:
             return
-        write_error_report(self.s3, culprit.file.bucket, load.error_report_key, load.errors)
+        try:
+            write_error_report(self.s3, culprit.file.bucket, key, load.errors)
+        except Exception as err:  # the file is set aside all the same; its first error is in the message
+            log.exception("Could not write the rejected-rows report s3://%s/%s", culprit.file.bucket, key)
+            culprit.message += f" | the rejected-rows report could not be written to s3://{culprit.file.bucket}/{key}"
+            culprit.message += f" ({refusal(err) or type(err).__name__}); STL_LOAD_ERRORS has the rows"
+            return
+        load.error_report_key = key
 
     def _attempt(self, files: list[BatchFile], mode: str) -> list[FileFailure]:
         """One transaction over ``files``. Returns the culprits (rolled back) or [] (committed)."""

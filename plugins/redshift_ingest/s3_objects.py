@@ -23,6 +23,27 @@ def s3_hook(aws_conn_id: str) -> S3Hook:
     return S3Hook(aws_conn_id=aws_conn_id)
 
 
+#: Error codes of an S3 request refused for permissions or configuration (AWS "Error responses",
+#: S3 REST API): a retry does not help until a person fixes a policy, a role or the bucket. moto's
+#: server answers a bucket-policy denial with the bare status "403".
+REFUSED_CODES = frozenset(
+    {"AccessDenied", "AllAccessDisabled", "AccountProblem", "InvalidAccessKeyId", "NoSuchBucket", "403"}
+)
+
+
+def refusal(err: BaseException) -> str | None:
+    """The S3 error code when ``err`` is a request S3 refused for permissions or configuration
+    (:data:`REFUSED_CODES`, or HTTP 403), else None (a passing problem, or not an S3 error)."""
+    response = getattr(err, "response", None)
+    if not isinstance(response, dict):
+        return None
+    code = str((response.get("Error") or {}).get("Code") or "")
+    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    if code in REFUSED_CODES or status == 403:
+        return "AccessDenied" if code in ("403", "") else code
+    return None
+
+
 class ObjectMissing(FileNotFoundError):
     """Neither the source nor the destination of a move exists: the file is lost or was never there."""
 

@@ -6,8 +6,10 @@ never secrets), checks the register before acting, and is safe to repeat.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -17,14 +19,14 @@ from redshift_ingest import metrics, paths, register, run_notes
 from redshift_ingest.assets import asset_for
 from redshift_ingest.batch_load import S3_CONCURRENCY, FileLoad, object_change, table_columns
 from redshift_ingest.config import FileType, Settings, quote_identifier
-from redshift_ingest.errors import FileDataError, Policy, RunHadFailures, policy_of
+from redshift_ingest.errors import FileDataError, LoadConfigError, Policy, RunHadFailures, policy_of
 from redshift_ingest.hooks.warehouse import WarehouseHook
 from redshift_ingest.notifications import BatchAlert, FileAlert, FileLine, send_alert
 from redshift_ingest.prepare import FileRejected, PrepareSpec
 from redshift_ingest.prepare import prepare_file as prepare
 from redshift_ingest.prepare.staging import staging_root
 from redshift_ingest.replay import hold_claim, replay, restore_for_reload
-from redshift_ingest.s3_objects import ObjectConflict, ObjectMissing, move_object, s3_hook
+from redshift_ingest.s3_objects import ObjectConflict, ObjectMissing, move_object, refusal, s3_hook
 from redshift_ingest.sql import render
 
 if TYPE_CHECKING:
@@ -268,6 +270,16 @@ def _prepare_one(s3, file_type: FileType, settings: Settings, spec: PrepareSpec,
         prepared = prepare(s3, row["bucket"], row["s3_key"], settings.staging_prefix, spec)
     except FileRejected as err:
         return None, None, str(err)
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        # Retried like any step error (space may free up); the message says what a person can do.
+        raise OSError(
+            err.errno,
+            f"{err.strerror} in the worker's temp directory {tempfile.gettempdir()} (TMPDIR) while staging a "
+            f"prepared copy of s3://{row['bucket']}/{row['s3_key']}: free space there or point TMPDIR at a "
+            "larger disk, then replay the file (the file itself is fine)",
+        ) from err
     declared = None if file_type.compression == "none" else file_type.compression
     if file_type.compression != "auto" and not prepared.staged_keys and prepared.compression != declared:
         return (
@@ -294,7 +306,14 @@ def fail_file(
     """Mark one file of the run FAILED now (its batch goes on), quarantining it when its data is at
     fault and clearing what was staged for it."""
     hook = s3_hook(settings.aws_conn_id)
-    quarantine_key = _quarantine(hook, settings, row["bucket"], row["s3_key"]) if quarantine else None
+    quarantine_key = None
+    if quarantine:
+        quarantine_key, why = _quarantine(hook, settings, row["bucket"], row["s3_key"])
+        if quarantine_key is None:
+            message += (
+                f" | could not quarantine it ({why}): it stays at s3://{row['bucket']}/{row['s3_key']}; let the "
+                f"Airflow role put objects under {settings.quarantine_prefix} and delete them from landing"
+            )
     _clear_staging(hook, settings, row["bucket"], row["s3_key"])
     register.mark_failed(
         conn,
@@ -310,12 +329,14 @@ def fail_file(
     )
 
 
-def _quarantine(hook: S3Hook, settings: Settings, bucket: str, key: str) -> str | None:
+def _quarantine(hook: S3Hook, settings: Settings, bucket: str, key: str) -> tuple[str | None, str | None]:
+    """Move a bad object to the quarantine prefix: ``(quarantine key, None)``, or ``(None, why)``
+    when S3 refused or failed (logged; the object stays where it is and the file is FAILED anyway)."""
     try:
-        return move_object(hook, bucket, key, paths.quarantine_key(settings, key))
-    except Exception:
+        return move_object(hook, bucket, key, paths.quarantine_key(settings, key)), None
+    except Exception as err:
         log.exception("Could not quarantine s3://%s/%s; it stays where it is", bucket, key)
-        return None
+        return None, refusal(err) or f"{type(err).__name__}: {err}"
 
 
 def _clear_staging(hook: S3Hook, settings: Settings, bucket: str, key: str) -> None:
@@ -374,7 +395,8 @@ def finish_files(
         register.renew_leases(conn, settings, run_id, [r["file_id"] for r in loaded])
         with ThreadPoolExecutor(max_workers=S3_CONCURRENCY) as pool:
             moved = list(pool.map(lambda r: _archive_one(hook, settings, r), loaded))
-        archived = {r["file_id"]: key for r, key in zip(loaded, moved, strict=True) if key}
+        archived = {r["file_id"]: key for r, (key, _) in zip(loaded, moved, strict=True) if key}
+        refused = [why for _, why in moved if why]
         register.mark_done_files(conn, settings, run_id, archived)
         for r in loaded:
             if r["file_id"] in archived:
@@ -410,6 +432,13 @@ def finish_files(
     if failed or rejects:
         send_run_alert(file_type, settings, context, failed + rejects)
     missing = [r for r in loaded if r["file_id"] not in archived]
+    if refused:  # permissions or configuration: not retried, the failure callback marks and alerts
+        shown = "; ".join(refused[:5]) + (f"; and {len(refused) - 5} more" if len(refused) > 5 else "")
+        raise LoadConfigError(
+            f"{len(missing)} loaded file(s) could not be archived: {shown} | their rows are loaded and stay "
+            f"loaded; let the Airflow role put objects under {settings.archive_prefix} and delete them from "
+            "landing, then replay the file(s): they are archived, not loaded again"
+        )
     if missing:
         raise AirflowFailException(f"{len(missing)} loaded file(s) could not be archived: {_row_keys(missing)}")
     if failed:
@@ -432,19 +461,27 @@ def _row_keys(rows: list[dict[str, Any]], most: int = 5) -> str:
     return shown + (f" and {len(rows) - most} more" if len(rows) > most else "")
 
 
-def _archive_one(hook: S3Hook, settings: Settings, row: dict[str, Any]) -> str | None:
+def _archive_one(hook: S3Hook, settings: Settings, row: dict[str, Any]) -> tuple[str | None, str | None]:
     """Move one loaded object to ``<archive_prefix><key>`` and clear its staged copies.
 
-    :returns: the archive key, or None when the object is nowhere (logged; the file stays in progress
-        and the step fails after finishing the others).
+    :returns: ``(archive key, None)``; ``(None, None)`` when the object is nowhere; ``(None, why)``
+        when S3 refused the move for permissions or configuration (both logged; the file stays in
+        progress and the step fails after finishing the others). Other S3 errors are raised: retried.
     """
+    dest = paths.archive_key(settings, row["s3_key"])
     try:
-        key = move_object(hook, row["bucket"], row["s3_key"], paths.archive_key(settings, row["s3_key"]))
+        key = move_object(hook, row["bucket"], row["s3_key"], dest)
     except ObjectMissing:
         log.exception("Cannot archive s3://%s/%s", row["bucket"], row["s3_key"])
-        return None
+        return None, None
+    except Exception as err:
+        code = refusal(err)
+        if code is None:
+            raise
+        log.error("S3 refused archiving s3://%s/%s to %s: %s", row["bucket"], row["s3_key"], dest, err)
+        return None, f"S3 refused moving s3://{row['bucket']}/{row['s3_key']} to s3://{row['bucket']}/{dest} ({code})"
     _clear_staging(hook, settings, row["bucket"], row["s3_key"])
-    return key
+    return key, None
 
 
 def run_digest(run_id: str) -> str:
