@@ -30,12 +30,14 @@ before the commit: an object overwritten in between is never loaded under the ea
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, cast
@@ -232,6 +234,8 @@ class BatchLoader:
     :param record: ``(cursor, loads)``, run in the load's transaction just before its commit: what
         bookkeeping goes with the rows (:class:`FileLoad` of every file loaded). Default: the
         register (:func:`register_recorder`); :func:`record_nothing` for a load without one.
+    :param transaction_guard: a context manager factory entered around each load transaction (the
+        operator's lease keeper: it renews the leases just before and writes nothing during it).
     :param set_aside: True (default): files at fault are set aside and the rest loaded (see
         :meth:`load`). False: the first files found at fault end the load with :class:`FilesAtFault`,
         nothing committed; a file whose every row was rejected within MAXERROR is then a load like
@@ -251,6 +255,7 @@ class BatchLoader:
         error_report_key: Callable[[BatchFile, bool], str | None],
         record: Callable[[Any, list[FileLoad]], None] | None = None,
         set_aside: bool = True,
+        transaction_guard: Callable[[], AbstractContextManager[Any]] | None = None,
     ) -> None:
         self.conn = conn
         self.s3 = s3
@@ -263,6 +268,7 @@ class BatchLoader:
         self.error_report_key = error_report_key
         self.record = record if record is not None else register_recorder(settings, run_id)
         self.set_aside = set_aside
+        self.transaction_guard = transaction_guard or contextlib.nullcontext
         self.source = settings.load_errors_source
         self.outcome = BatchOutcome()
         self.staging_table = f"stage_{file_type.name}"
@@ -349,6 +355,10 @@ class BatchLoader:
         target = self.file_type.target
         tagged = bool(target.file_id_column)
         self.outcome.transactions += 1
+        with self.transaction_guard():
+            return self._transaction(files, mode, target, tagged)
+
+    def _transaction(self, files: list[BatchFile], mode: str, target, tagged: bool) -> list[FileFailure]:
         try:
             with self.conn.cursor() as cur:
                 columns = table_columns(cur, self.file_type) if self.staged else None

@@ -40,3 +40,32 @@ def test_the_lease_is_renewed_while_the_step_runs_and_the_reaper_leaves_it(wareh
     # Once the step ends, renewals stop: a dead run's claim expires and is reaped as before.
     later = row["lease_expires_at"] + timedelta(seconds=1)
     assert claimed.file_id in [r.file_id for r in reap_expired_claims(warehouse, settings, now=later)]
+
+
+def test_no_renewal_while_the_load_transaction_is_open(warehouse, settings, landing):
+    """The load's transaction updates these register rows when it records the loads: on Redshift a
+    write by another session after it began fails it with 1023. The keeper renews just before the
+    transaction (a full lease) and writes nothing until it ends."""
+    obj = S3Object(BUCKET, "landing/weather/held.csv", 10, "abc")
+    register.register_object(warehouse, settings, obj, "seattle_weather", "test")
+    [claimed] = register.claim_batch(
+        warehouse, settings, file_type="seattle_weather", dag_id="d", run_id="held", max_files=1, max_bytes=100
+    )
+    claim_lease = register.get_file(warehouse, settings, claimed.file_id)["lease_expires_at"]
+    warehouse.rollback()
+
+    keeper = _LeaseKeeper(settings, "held", [claimed.file_id])
+    keeper.interval = 0.2
+    with keeper:
+        with keeper.held():
+            at_start = register.get_file(warehouse, settings, claimed.file_id)["lease_expires_at"]
+            warehouse.rollback()
+            time.sleep(1.5)  # the load transaction runs: several intervals pass
+            during = register.get_file(warehouse, settings, claimed.file_id)["lease_expires_at"]
+            warehouse.rollback()
+        time.sleep(1.0)  # the transaction ended: renewals resume
+        after = register.get_file(warehouse, settings, claimed.file_id)["lease_expires_at"]
+        warehouse.rollback()
+    assert at_start > claim_lease  # renewed (committed) just before the transaction
+    assert during == at_start  # and not touched while it was open
+    assert after > during

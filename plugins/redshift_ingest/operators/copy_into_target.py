@@ -4,10 +4,11 @@ and rejected per file: a run's claimed files (the factory's DAGs), or plain S3 U
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -351,7 +352,7 @@ class CopyIntoTargetOperator(BaseOperator):
             files = [_batch_file(r, prepared.get(r["file_id"])) for r in todo]
             outcome = None
             if files:
-                with _LeaseKeeper(settings, run_id, [f.file_id for f in files]):
+                with _LeaseKeeper(settings, run_id, [f.file_id for f in files]) as keeper:
                     outcome = self._load(
                         conn,
                         s3,
@@ -362,6 +363,7 @@ class CopyIntoTargetOperator(BaseOperator):
                         run_id=run_id,
                         manifest_tag=tasks.run_digest(run_id),
                         error_report_key=lambda f, failed: paths.error_report_key(settings, f.key, quarantined=failed),
+                        transaction_guard=keeper.held,
                     )
             by_id = {r["file_id"]: r for r in todo}
             if outcome and outcome.columns_added:
@@ -665,8 +667,17 @@ def _result(row: dict[str, Any], file_id: str, *, loaded_before: bool) -> dict[s
 
 
 class _LeaseKeeper:
-    """Renews the leases of a run's files while a long step runs (own connection, every third of the
-    lease), so the reaper never takes back a claim whose COPY is still running."""
+    """Keeps a run's leases alive while a long step runs (own connection, every third of the lease,
+    at most every minute), so the reaper never takes back a claim whose step is still running.
+
+    While the load's own transaction is open (:meth:`held`) it renews nothing: that transaction
+    updates the same register rows when it records the loads, and on Redshift a row written by
+    another session after the transaction began fails it with a serializable isolation violation
+    (error 1023; AWS "Serializable isolation"). :meth:`held` renews every lease to a full
+    ``lease_minutes`` (committed) just before the transaction begins instead: a COPY transaction
+    longer than ``lease_minutes`` may be reaped (its commit then finds the claim gone and rolls back;
+    nothing is loaded twice), so keep ``lease_minutes`` above the longest COPY.
+    """
 
     def __init__(self, settings: Settings, run_id: str, file_ids: list[str]) -> None:
         self.settings = settings
@@ -674,6 +685,7 @@ class _LeaseKeeper:
         self.file_ids = file_ids
         self.interval = min(60.0, settings.lease.total_seconds() / 3)
         self._stop = threading.Event()
+        self._lock = threading.Lock()  # held while renewing and while the load's transaction is open
         self._thread = threading.Thread(target=self._run, name="lease-keeper", daemon=True)
 
     def __enter__(self) -> _LeaseKeeper:
@@ -686,16 +698,27 @@ class _LeaseKeeper:
         if self._thread.is_alive():
             self._thread.join(timeout=10)
 
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Around one load transaction: renew now, then no renewal until it ends."""
+        with self._lock:
+            self._renew()
+            yield
+
+    def _renew(self) -> None:
+        conn = WarehouseHook(warehouse_conn_id=self.settings.warehouse_conn_id).get_conn()
+        try:
+            register.renew_leases(conn, self.settings, self.run_id, self.file_ids)
+        finally:
+            conn.close()
+
     def _run(self) -> None:
         import logging
 
         log = logging.getLogger(__name__)
         while not self._stop.wait(self.interval):
-            try:
-                conn = WarehouseHook(warehouse_conn_id=self.settings.warehouse_conn_id).get_conn()
+            with self._lock:
                 try:
-                    register.renew_leases(conn, self.settings, self.run_id, self.file_ids)
-                finally:
-                    conn.close()
-            except Exception:
-                log.exception("Could not renew the leases of run %s (will try again)", self.run_id)
+                    self._renew()
+                except Exception:
+                    log.exception("Could not renew the leases of run %s (will try again)", self.run_id)
