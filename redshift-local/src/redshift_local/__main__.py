@@ -1,4 +1,4 @@
-"""Command line: ``python -m devstack.redshift_local --port 5439 --postgres-dsn postgresql://...``."""
+"""Command line: ``python -m redshift_local --port 5439 --postgres-dsn postgresql://...``."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import os
 import signal
 import sys
 
-from devstack.redshift_local import compat
-from devstack.redshift_local.server import RedshiftLocal
+from redshift_local import compat
+from redshift_local.server import RedshiftLocal
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, start the stand-in, serve until SIGINT/SIGTERM. Returns the exit status."""
-    parser = argparse.ArgumentParser(prog="python -m devstack.redshift_local", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m redshift_local", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=5439, help="TCP port (default 5439, like Redshift)")
     parser.add_argument(
