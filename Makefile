@@ -33,20 +33,25 @@ help:
 	@echo "make up / down / compose-config - the docker-compose stack (Docker or podman; make tools as root)"
 	@echo "make test-compose - the compose stack end to end (a file loads, a bad file alerts, the UI test)"
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt $(CONSTRAINTS)
+# The Redshift stand-in is its own package (redshift-local/), installed editable with its test extra.
+$(BIN)/.installed: requirements.txt requirements-dev.txt $(CONSTRAINTS) redshift-local/pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.12 not found: set PYTHON=/path/to/python3.12"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.12.3
 	@# requirements.txt names the upstream constraints URL for MWAA; locally the same file comes from the repo.
 	grep -v '^--constraint' requirements.txt > $(VENV)/requirements.local.txt
 	$(BIN)/uv pip install --python $(BIN)/python --constraint $(CONSTRAINTS) \
-		-r $(VENV)/requirements.local.txt -r requirements-dev.txt
+		-r $(VENV)/requirements.local.txt -r requirements-dev.txt -e './redshift-local[test]'
 	touch $@
 
 venv: $(BIN)/.installed
 
+# The stand-in's own tests run from its folder, under its own pytest settings (redshift-local/pyproject.toml).
+STANDIN_PYTEST := cd redshift-local && $(CURDIR)/$(PYTEST)
+
 test: venv
 	$(PYTEST) -m "not slow"
+	$(STANDIN_PYTEST) -m "not slow"
 
 # The unit tier: tests using none of the service fixtures (tests/conftest.py marks them `unit`).
 test-unit: venv
@@ -60,10 +65,11 @@ chaos: venv
 # Benchmarks and memory measurements (not timed assertions).
 bench: venv
 	$(PYTEST) -m slow --ignore=tests/faults -s -p no:logging
+	$(STANDIN_PYTEST) -m slow -s -p no:logging
 
 # The Redshift stand-in against raw COPY FROM STDIN (3 alternating runs each on a generated 100 MB CSV).
 bench-standin: venv
-	$(BIN)/python -m devstack.redshift_local.bench --mb 100 --runs 3
+	$(BIN)/python -m redshift_local.bench --mb 100 --runs 3
 
 # Drain a backlog of 1,000 small real files under the real local Airflow scheduler, batched against one
 # file per run; prints files per minute, COPY transactions and whether per-file counts agree.

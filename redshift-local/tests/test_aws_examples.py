@@ -11,7 +11,7 @@ import re
 import psycopg2
 import pytest
 
-from tests.redshift_local.conftest import DATA, put, statement_loading
+from tests.conftest import DATA, put, statement_loading
 
 EXAMPLES = DATA / "redshift_copy_examples"
 CATEGORY_DDL = (

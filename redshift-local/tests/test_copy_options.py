@@ -11,7 +11,7 @@ import psycopg2
 import pytest
 import zstandard
 
-from tests.redshift_local.conftest import load, put
+from tests.conftest import load, put
 
 
 def test_default_text_format(cur, s3, bucket, table_name):
@@ -263,7 +263,7 @@ def test_super_column_from_json(cur, s3, bucket, table_name):
 def test_credentials_region_and_no_op_options_accepted_and_redacted(cur, s3, bucket, table_name, caplog):
     url = put(s3, bucket, "c.txt", "1\n")
     cur.execute(f"create table {table_name} (a int)")
-    with caplog.at_level(logging.INFO, logger="devstack.redshift_local"):
+    with caplog.at_level(logging.INFO, logger="redshift_local"):
         cur.execute(
             f"copy {table_name} from '{url}' credentials 'aws_access_key_id=AKIAEXAMPLE;aws_secret_access_key=SeCrEt'"
             " region as 'us-west-2' compupdate off statupdate off"

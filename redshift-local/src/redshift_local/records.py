@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from devstack.redshift_local.copy_command import CopySpec, CopySyntaxError
-from devstack.redshift_local.sources import iter_text_lines
+from redshift_local.copy_command import CopySpec, CopySyntaxError
+from redshift_local.sources import iter_text_lines
 
 _MAX_JSON_OBJECT = 4 * 1024 * 1024  # Redshift's limit for one JSON object
 _JSON_CHUNK = 64 * 1024

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 
-from devstack.redshift_local import protocol
+from redshift_local import protocol
 
 ISOLATION_LEVELS = ("serializable", "repeatable read", "read committed")
 DEFAULT_ISOLATION = "read committed"

@@ -11,9 +11,9 @@ import threading
 import psycopg2
 import pytest
 
-from devstack.redshift_local import RedshiftLocal
-from devstack.redshift_local.sqltext import quote_literal, rewrite_create_table, unquote_string
-from tests.redshift_local.conftest import put
+from redshift_local import RedshiftLocal
+from redshift_local.sqltext import quote_literal, rewrite_create_table, unquote_string
+from tests.conftest import put
 
 
 def test_plain_sql_is_relayed(connect):

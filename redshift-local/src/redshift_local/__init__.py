@@ -1,9 +1,9 @@
 """A local Amazon Redshift stand-in: PostgreSQL behind a protocol proxy that runs Redshift's
 ``COPY ... FROM 's3://...'`` itself, records STL_LOAD_ERRORS and accepts Redshift DDL.
 
-Start it with ``python -m devstack.redshift_local`` or in process with ``RedshiftLocal``.
+Start it with ``python -m redshift_local`` or in process with ``RedshiftLocal``.
 """
 
-from devstack.redshift_local.server import RedshiftLocal
+from redshift_local.server import RedshiftLocal
 
 __all__ = ["RedshiftLocal"]

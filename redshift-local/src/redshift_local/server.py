@@ -10,9 +10,9 @@ import threading
 
 import psycopg2.extensions
 
-from devstack.redshift_local import compat
-from devstack.redshift_local.catalog import Bootstrapper
-from devstack.redshift_local.session import ClientSession
+from redshift_local import compat
+from redshift_local.catalog import Bootstrapper
+from redshift_local.session import ClientSession
 
 log = logging.getLogger(__name__)
 

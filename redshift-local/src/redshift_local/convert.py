@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from devstack.redshift_local.copy_command import CopySpec
+from redshift_local.copy_command import CopySpec
 
 
 class FieldError(Exception):

@@ -16,13 +16,13 @@ import socket
 import struct
 from typing import TYPE_CHECKING, Any
 
-from devstack.redshift_local import compat, protocol
-from devstack.redshift_local.catalog import Recorder, next_query_id
-from devstack.redshift_local.copy_command import CopySyntaxError, UnsupportedCopyOption, parse_copy
-from devstack.redshift_local.loader import ClientGone, LoadFailure, S3Copy
-from devstack.redshift_local.protocol import ConnectionClosed, MessageSocket
-from devstack.redshift_local.sources import s3_client
-from devstack.redshift_local.sqltext import (
+from redshift_local import compat, protocol
+from redshift_local.catalog import Recorder, next_query_id
+from redshift_local.copy_command import CopySyntaxError, UnsupportedCopyOption, parse_copy
+from redshift_local.loader import ClientGone, LoadFailure, S3Copy
+from redshift_local.protocol import ConnectionClosed, MessageSocket
+from redshift_local.sources import s3_client
+from redshift_local.sqltext import (
     bind_parameters,
     is_parameterised_s3_copy,
     is_s3_copy,
@@ -34,7 +34,7 @@ from devstack.redshift_local.sqltext import (
 )
 
 if TYPE_CHECKING:
-    from devstack.redshift_local.server import RedshiftLocal
+    from redshift_local.server import RedshiftLocal
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from devstack.redshift_local.sqltext import Token, ident_value, significant, tokenize, unquote_string
+from redshift_local.sqltext import Token, ident_value, significant, tokenize, unquote_string
 
 
 class CopySyntaxError(ValueError):

@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from devstack.redshift_local import fastpath, protocol
-from devstack.redshift_local.catalog import LoadCommitRow, LoadErrorRow, Recorder
-from devstack.redshift_local.columnar import ColumnarMismatch, columnar_records
-from devstack.redshift_local.convert import Column, FieldError, PgInput, make_converter
-from devstack.redshift_local.copy_command import CopySpec, CopySyntaxError
-from devstack.redshift_local.records import Record, csv_records, json_records, load_jsonpaths, text_records
-from devstack.redshift_local.sources import (
+from redshift_local import fastpath, protocol
+from redshift_local.catalog import LoadCommitRow, LoadErrorRow, Recorder
+from redshift_local.columnar import ColumnarMismatch, columnar_records
+from redshift_local.convert import Column, FieldError, PgInput, make_converter
+from redshift_local.copy_command import CopySpec, CopySyntaxError
+from redshift_local.records import Record, csv_records, json_records, load_jsonpaths, text_records
+from redshift_local.sources import (
     S3Object,
     SourceError,
     as_utf8,
@@ -34,7 +34,7 @@ from devstack.redshift_local.sources import (
     read_manifest,
     read_small_object,
 )
-from devstack.redshift_local.sqltext import quote_ident, quote_literal
+from redshift_local.sqltext import quote_ident, quote_literal
 
 log = logging.getLogger(__name__)
 
