@@ -27,7 +27,7 @@ import time
 import psycopg2
 import pytest
 
-from devstack.redshift_local import RedshiftLocal
+from redshift_local import RedshiftLocal
 from faults.harness import REPO, RUNNER, file_type_spec, run_dag, start_dag
 from faults.test_fault_injection import DATA, copy_in_progress
 from redshift_ingest import register
@@ -215,7 +215,7 @@ def test_1023_inside_the_copy_is_retried_then_done(landing, warehouse, settings,
 def serializable_warehouse(postgres, s3_server):
     """A second stand-in on the same PostgreSQL whose sessions run SERIALIZABLE, as Redshift's do: a
     conflict between concurrent transactions fails one of them with a real 1023 (see
-    ``devstack.redshift_local.compat``)."""
+    ``redshift_local.compat``)."""
     with RedshiftLocal(postgres.dsn, isolation="serializable") as server:
         yield server
 
