@@ -27,11 +27,11 @@ import time
 import psycopg2
 import pytest
 
-from redshift_local import RedshiftLocal
 from faults.harness import REPO, RUNNER, file_type_spec, run_dag, start_dag
 from faults.test_fault_injection import DATA, copy_in_progress
 from redshift_ingest import register
 from redshift_ingest.register import S3Object
+from redshift_local import RedshiftLocal
 from tests.warehouse_checks import rows_per_file
 
 BUCKET = "example-landing-bucket"
