@@ -56,7 +56,9 @@ def test_tickit_counts_are_the_documented_ones(demo_run):
 
 
 def test_target_tables_hold_what_the_register_says(demo_run, file_types):
-    for ft in file_types:
+    # A merge type's rows loaded count the rows its COPYs read, not the rows it left (updates replace
+    # rows): the demo checks its merged table against the source file instead.
+    for ft in (ft for ft in file_types if ft.load_mode != "merge"):
         loaded = query(
             "SELECT coalesce(sum(rows_loaded), 0) FROM public.mng WHERE file_type = %s AND status LIKE 'DONE%%'",
             (ft.name,),
