@@ -5,6 +5,8 @@ Nothing here is a mock: each fixture starts the real program (see ``devstack.ser
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import tempfile
 from collections.abc import Iterator
@@ -131,3 +133,18 @@ def landing(stack, settings):
     conn.commit()
     conn.close()
     return s3
+
+
+@pytest.fixture
+def lambda_env(stack, monkeypatch):
+    """The ``register_file`` Lambda's environment: where Redshift is, and the *name* of the secret
+    holding the password (created in moto's Secrets Manager)."""
+    import boto3
+
+    secrets = boto3.client("secretsmanager")
+    env = stack.registration_env()
+    with contextlib.suppress(secrets.exceptions.ResourceExistsException):
+        secrets.create_secret(Name=env["REDSHIFT_SECRET_ARN"], SecretString=json.dumps({"password": "x"}))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env

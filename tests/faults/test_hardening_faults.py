@@ -429,20 +429,6 @@ def test_disk_full_while_staging_fails_the_file_in_landing_then_replay_loads_it(
 # -- 5. The warehouse down while the Lambda registers ---------------------------------------------------
 
 
-@pytest.fixture
-def lambda_env(stack, monkeypatch):
-    """The Lambda's environment (the password's secret in moto's Secrets Manager, by name)."""
-    import boto3
-
-    secrets = boto3.client("secretsmanager")
-    env = stack.registration_env()
-    with contextlib.suppress(secrets.exceptions.ResourceExistsException):
-        secrets.create_secret(Name=env["REDSHIFT_SECRET_ARN"], SecretString=json.dumps({"password": "x"}))
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    return env
-
-
 def sqs_batch(*bodies: dict) -> dict:
     """An SQS event as Lambda receives it (AWS "Using Lambda with Amazon SQS")."""
     return {

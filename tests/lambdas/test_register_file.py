@@ -3,7 +3,6 @@ the Redshift stand-in; and the same code as a command and as reconcile."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
@@ -19,18 +18,6 @@ from redshift_ingest.registration import EventError, objects_from_event
 
 pytestmark = pytest.mark.usefixtures("landing")
 BUCKET = "example-landing-bucket"
-
-
-@pytest.fixture
-def lambda_env(stack, monkeypatch):
-    """The Lambda's environment: where Redshift is, and the *name* of the secret holding the password."""
-    secrets = boto3.client("secretsmanager")
-    env = stack.registration_env()
-    with contextlib.suppress(secrets.exceptions.ResourceExistsException):
-        secrets.create_secret(Name=env["REDSHIFT_SECRET_ARN"], SecretString=json.dumps({"password": "x"}))
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    return env
 
 
 @pytest.fixture

@@ -14,14 +14,20 @@ from redshift_ingest.register import S3Object
 BUCKET = "example-landing-bucket"
 
 
-def test_the_lease_is_renewed_while_the_step_runs_and_the_reaper_leaves_it(warehouse, settings, landing):
-    obj = S3Object(BUCKET, "landing/weather/slow.csv", 10, "abc")
+def claim_one(warehouse, settings, key: str, run_id: str):
+    """Register one weather object and claim it for ``run_id``: (the claim, its lease's expiry)."""
+    obj = S3Object(BUCKET, key, 10, "abc")
     register.register_object(warehouse, settings, obj, "seattle_weather", "test")
     [claimed] = register.claim_batch(
-        warehouse, settings, file_type="seattle_weather", dag_id="d", run_id="slow", max_files=1, max_bytes=100
+        warehouse, settings, file_type="seattle_weather", dag_id="d", run_id=run_id, max_files=1, max_bytes=100
     )
-    first = register.get_file(warehouse, settings, claimed.file_id)["lease_expires_at"]
+    lease = register.get_file(warehouse, settings, claimed.file_id)["lease_expires_at"]
     warehouse.rollback()
+    return claimed, lease
+
+
+def test_the_lease_is_renewed_while_the_step_runs_and_the_reaper_leaves_it(warehouse, settings, landing):
+    claimed, first = claim_one(warehouse, settings, "landing/weather/slow.csv", "slow")
 
     keeper = _LeaseKeeper(settings, "slow", [claimed.file_id])
     keeper.interval = 0.2  # a third of the lease in production; short here
@@ -46,13 +52,7 @@ def test_no_renewal_while_the_load_transaction_is_open(warehouse, settings, land
     """The load's transaction updates these register rows when it records the loads: on Redshift a
     write by another session after it began fails it with 1023. The keeper renews just before the
     transaction (a full lease) and writes nothing until it ends."""
-    obj = S3Object(BUCKET, "landing/weather/held.csv", 10, "abc")
-    register.register_object(warehouse, settings, obj, "seattle_weather", "test")
-    [claimed] = register.claim_batch(
-        warehouse, settings, file_type="seattle_weather", dag_id="d", run_id="held", max_files=1, max_bytes=100
-    )
-    claim_lease = register.get_file(warehouse, settings, claimed.file_id)["lease_expires_at"]
-    warehouse.rollback()
+    claimed, claim_lease = claim_one(warehouse, settings, "landing/weather/held.csv", "held")
 
     keeper = _LeaseKeeper(settings, "held", [claimed.file_id])
     keeper.interval = 0.2
