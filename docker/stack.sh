@@ -86,7 +86,9 @@ tools() {
 		fi
 		need=(docker-compose)
 	else
-		need=(podman runc netavark aardvark-dns debootstrap docker-compose)
+		# iptables: netavark sets up the containers' networks with it ("netavark: No such file or
+		# directory" on every build step without it; a Recommends, so --no-install-recommends drops it).
+		need=(podman runc netavark aardvark-dns iptables debootstrap docker-compose)
 	fi
 	missing=()
 	for pkg in "${need[@]}"; do

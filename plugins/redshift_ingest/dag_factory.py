@@ -114,8 +114,16 @@ def build_dag(file_type: FileType, settings: Settings) -> DAG:
 
         claimed = claim_files()
         prepared = prepare_files(claimed)
+        # The operator's plain arguments carry the COPY (rendered in the UI); file_type the register policy.
         copy_into_target = CopyIntoTargetOperator(
             task_id="copy_into_target",
+            table=str(file_type.target.table),
+            format=file_type.format,
+            copy_options=file_type.copy_options.model_dump(exclude_defaults=True),
+            redshift_conn_id=settings.warehouse_conn_id,
+            aws_conn_id=settings.aws_conn_id,
+            staging_prefix=settings.staging_prefix,
+            load_errors_source=settings.load_errors_source,
             file_type=file_type,
             claimed_files=claimed,
             prepared=prepared,

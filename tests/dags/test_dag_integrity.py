@@ -66,6 +66,12 @@ def test_dag_policy(dagbag, file_type):
     sensor = dag.get_task("wait_for_new_file")
     assert sensor.deferrable is True and sensor.soft_fail is True
     assert sensor.poll_interval == 5
+    # The factory passes the file type's COPY through the operator's plain arguments.
+    copy = dag.get_task("copy_into_target")
+    assert (copy.table, copy.format) == (str(file_type.target.table), file_type.format)
+    assert copy.copy_options == file_type.copy_options.model_dump(exclude_defaults=True)
+    assert copy.redshift_conn_id == "redshift_default" and copy.aws_conn_id == "aws_default"
+    assert "table" in copy.template_fields and "copy_options" in copy.template_fields
 
 
 def test_parsing_does_no_io(monkeypatch):

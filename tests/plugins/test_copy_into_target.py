@@ -12,6 +12,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from redshift_ingest import register
 from redshift_ingest.config import FileType, default_file_types
 from redshift_ingest.copy_sql import build_copy
+from redshift_ingest.errors import LoadConfigError
 from redshift_ingest.operators.copy_into_target import CopyIntoTargetOperator, LoadRejected, ObjectChanged
 from redshift_ingest.register import S3Object
 from redshift_ingest.tasks import ensure_target_table
@@ -70,6 +71,32 @@ def test_counts_and_register_in_one_transaction(warehouse, settings, landing):
     warehouse.rollback()
     assert (row["rows_loaded"], row["rows_rejected"], row["copy_query_id"]) == (2, 0, result["copy_query_id"])
     assert count(warehouse, ft) == 2
+
+
+def test_register_mode_copies_into_the_table_argument(warehouse, settings, landing):
+    """The plain arguments carry the COPY in register mode too (the factory passes them; a rendered
+    template is what runs): ``table`` names another table of the same shape, which receives the rows,
+    while the register records the file as loaded."""
+    ft = file_type("seattle_weather", target={"table": "weather.copy_arg_default", "ddl": "ddl/seattle_weather.sql"})
+    claimed = claim(warehouse, settings, landing, ft, "landing/weather/arg.csv", WEATHER)
+    with warehouse.cursor() as cur:
+        cur.execute("CREATE TABLE weather.copy_arg_other (LIKE weather.copy_arg_default)")
+    warehouse.commit()
+    op = CopyIntoTargetOperator(
+        task_id="copy_into_target",
+        table="weather.copy_arg_other",
+        copy_options=ft.copy_options.model_dump(exclude_defaults=True),
+        file_type=ft,
+        claimed_file=claimed,
+        settings=settings,
+    )
+    assert op.execute({"run_id": RUN})["rows_loaded"] == 2
+    other = file_type("seattle_weather", target={"table": "weather.copy_arg_other", "ddl": "ddl/seattle_weather.sql"})
+    assert (count(warehouse, ft), count(warehouse, other)) == (0, 2)
+    with pytest.raises(LoadConfigError, match=r"copy_options\.delimiter"):
+        CopyIntoTargetOperator(
+            task_id="t", copy_options={"delimiter": "||"}, file_type=ft, claimed_file=claimed, settings=settings
+        ).execute({"run_id": RUN})
 
 
 def test_a_retry_or_cleared_task_loads_nothing_twice(warehouse, settings, landing):

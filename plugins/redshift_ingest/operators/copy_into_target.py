@@ -115,15 +115,16 @@ class CopyIntoTargetOperator(BaseOperator):
         (per file), ``json_paths``, ``region``...); no SQL text. (templated)
     :param compression: ``auto`` (by suffix: ``.gz``/``.gzip``, ``.bz2``, ``.zst``/``.zstd``; else
         none), ``none``, ``gzip``, ``bzip2`` or ``zstd``, for every object.
-    :param redshift_conn_id: the warehouse connection (:class:`~redshift_ingest.hooks.warehouse.WarehouseHook`);
-        COPY's ``IAM_ROLE`` is its extra ``iam_role_arn``, never an argument.
-    :param aws_conn_id: the S3 connection (HEAD, manifests).
+    :param redshift_conn_id: the warehouse connection (:class:`~redshift_ingest.hooks.warehouse.WarehouseHook`;
+        default ``redshift_default``); COPY's ``IAM_ROLE`` is its extra ``iam_role_arn``, never an argument.
+    :param aws_conn_id: the S3 connection (HEAD, manifests; default ``aws_default``).
     :param on_bad_file: ``fail`` (default): a file over MAXERROR (or otherwise refused by COPY, or
         overwritten during the load) fails the task with that file's first error, and nothing is
         committed. ``skip``: such files are left out, listed under ``skipped``, and the others are
         loaded and committed; the task fails only when every file is bad.
     :param staging_prefix: key prefix of the COPY manifests the operator writes (default ``staging/``).
-    :param load_errors_source: ``stl_load_errors`` (provisioned) or ``sys_load_error_detail`` (Serverless).
+    :param load_errors_source: ``stl_load_errors`` (provisioned, the default) or ``sys_load_error_detail``
+        (Serverless).
     :returns: (XCom) ``{"files": [{"url", "rows_loaded", "rows_rejected", "first_error",
         "copy_query_id"}], "rows_loaded": n, "rows_rejected": n, "copies": n, "skipped": [{"url",
         "rows_rejected", "first_error", "copy_query_id", "reason"}]}``: rows, per file and in total;
@@ -142,8 +143,10 @@ class CopyIntoTargetOperator(BaseOperator):
     ``file_id``, one COPY per file into a staging table), reads every file's counts
     (``settings.load_errors_source``), and records them in the register with one guarded UPDATE.
     Then it commits: the rows and "loaded" of every file become visible together. A retry or a
-    cleared task finds the files loaded and loads nothing. The file type's table, format and COPY
-    options become the plain arguments above (``table``, ``format``, ``copy_options``).
+    cleared task finds the files loaded and loads nothing. The factory passes the file type's table,
+    format, COPY options, connection ids, staging prefix and load-errors source as the plain arguments
+    above (each defaults to the file type's / ``settings``' value); the COPY runs with what they render
+    to, the file type keeps the register policy (DDL, ``file_id`` column, load mode, new versions).
 
     Files at fault are set aside and the rest loaded in the same run: bad data is FAILED and
     quarantined (with its rejected-rows report), an object that changed since registration is
@@ -175,14 +178,14 @@ class CopyIntoTargetOperator(BaseOperator):
         table: str | None = None,
         s3_urls: list[str] | str | None = None,
         manifest: str | None = None,
-        format: Literal["csv", "text", "json", "parquet", "orc"] = "csv",
+        format: Literal["csv", "text", "json", "parquet", "orc"] | None = None,
         copy_options: dict[str, Any] | None = None,
         compression: Literal["auto", "none", "gzip", "bzip2", "zstd"] = "auto",
-        redshift_conn_id: str = "redshift_default",
-        aws_conn_id: str = "aws_default",
+        redshift_conn_id: str | None = None,
+        aws_conn_id: str | None = None,
         on_bad_file: Literal["fail", "skip"] = "fail",
-        staging_prefix: str = "staging/",
-        load_errors_source: Literal["stl_load_errors", "sys_load_error_detail"] = "stl_load_errors",
+        staging_prefix: str | None = None,
+        load_errors_source: Literal["stl_load_errors", "sys_load_error_detail"] | None = None,
         file_type: FileType | None = None,
         claimed_files: list[dict[str, Any]] | str | None = None,
         claimed_file: dict[str, Any] | None = None,
@@ -192,14 +195,13 @@ class CopyIntoTargetOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         if file_type is not None:
-            if table is not None or s3_urls is not None or manifest is not None or copy_options is not None:
-                raise ValueError("give either file_type (register mode) or table/s3_urls/manifest/copy_options")
-            # The file type's config, as the plain arguments (what the engine reads either way).
-            table, format, copy_options = (
-                str(file_type.target.table),
-                file_type.format,
-                file_type.copy_options.model_dump(),
-            )
+            if s3_urls is not None or manifest is not None:
+                raise ValueError("register mode (file_type) loads the claimed files: no s3_urls or manifest")
+            # The COPY's arguments default to the file type's config (the factory passes them explicitly);
+            # what they render to is what the COPY runs with, in either mode.
+            table = str(file_type.target.table) if table is None else table
+            format = file_type.format if format is None else format
+            copy_options = file_type.copy_options.model_dump() if copy_options is None else copy_options
         elif table is None or (s3_urls is None) == (manifest is None):
             raise ValueError("give table and one of s3_urls or manifest (or file_type, for register mode)")
         if on_bad_file not in ("fail", "skip"):
@@ -207,9 +209,10 @@ class CopyIntoTargetOperator(BaseOperator):
         self.table: Any = table
         self.s3_urls: Any = s3_urls
         self.manifest: Any = manifest
-        self.format = format
+        self.format = format or "csv"
         self.copy_options: Any = copy_options or {}
         self.compression = compression
+        # None: register mode takes them from ``settings``; plain mode from Settings' defaults.
         self.redshift_conn_id = redshift_conn_id
         self.aws_conn_id = aws_conn_id
         self.on_bad_file = on_bad_file
@@ -222,6 +225,25 @@ class CopyIntoTargetOperator(BaseOperator):
         self.prepared: Any = prepared
         self.settings = settings
 
+    def _settings(self, base: Settings | None) -> Settings:
+        """``base`` (register mode) or Settings' defaults (plain mode) with the connection ids, staging
+        prefix and load-errors source given as arguments.
+
+        :raises LoadConfigError: one of them is invalid.
+        """
+        given = {
+            "warehouse_conn_id": self.redshift_conn_id,
+            "aws_conn_id": self.aws_conn_id,
+            "staging_prefix": self.staging_prefix,
+            "load_errors_source": self.load_errors_source,
+        }
+        fields = base.model_dump() if base else {"landing_bucket": "unused-by-a-plain-copy"}
+        try:
+            return Settings.model_validate({**fields, **{k: v for k, v in given.items() if v is not None}})
+        except ValidationError as err:
+            names = "redshift_conn_id / aws_conn_id / staging_prefix / load_errors_source"
+            raise LoadConfigError(f"{names}: {err}") from err
+
     def execute(self, context: Context) -> dict[str, Any]:
         if self.file_type is None:
             return self._execute_plain(context)
@@ -231,18 +253,9 @@ class CopyIntoTargetOperator(BaseOperator):
 
     def _execute_plain(self, context: Context) -> dict[str, Any]:
         file_type = plain_file_type(self.table, self.format, self.copy_options)
-        try:
-            settings = Settings(
-                landing_bucket="unused-by-a-plain-copy",
-                warehouse_conn_id=self.redshift_conn_id,
-                aws_conn_id=self.aws_conn_id,
-                staging_prefix=self.staging_prefix,
-                load_errors_source=self.load_errors_source,
-            )
-        except ValidationError as err:
-            raise LoadConfigError(f"staging_prefix / load_errors_source: {err}") from err
-        hook = WarehouseHook(warehouse_conn_id=self.redshift_conn_id)
-        s3 = s3_hook(self.aws_conn_id).get_conn()
+        settings = self._settings(None)
+        hook = WarehouseHook(warehouse_conn_id=settings.warehouse_conn_id)
+        s3 = s3_hook(settings.aws_conn_id).get_conn()
         urls = _urls(self.s3_urls) if self.manifest is None else _manifest_urls(s3, self.manifest)
         files = _head_all(s3, urls, self.compression)
         if not files:
@@ -271,7 +284,7 @@ class CopyIntoTargetOperator(BaseOperator):
                 )
             except FilesAtFault as bad:
                 raise _plain_failure(bad.failures, file_type) from None
-            self._remember_lineage(conn, hook, self.redshift_conn_id, file_type, files, outcome)
+            self._remember_lineage(conn, hook, settings.warehouse_conn_id, file_type, files, outcome)
             conn.rollback()
         finally:
             conn.close()
@@ -332,7 +345,8 @@ class CopyIntoTargetOperator(BaseOperator):
     # -- register mode ------------------------------------------------------------------------
 
     def _execute_claims(self, context: Context, file_type: FileType) -> dict[str, Any]:
-        settings = self.settings or default_settings()
+        settings = self._settings(self.settings or default_settings())
+        file_type = register_file_type(file_type, self.table, self.format, self.copy_options)
         claims = tasks.claims_of(self.claimed_files)
         run_id = context["run_id"]
         tasks.ensure_target_table(file_type, settings)
@@ -519,6 +533,29 @@ def plain_file_type(table: str, format: str, copy_options: dict[str, Any] | Copy
     except ValidationError as err:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'format'}: {e['msg']}" for e in err.errors())
         raise LoadConfigError(f"CopyIntoTargetOperator arguments: {problems}") from err
+
+
+def register_file_type(file_type: FileType, table: str, format: str, copy_options: dict[str, Any]) -> FileType:
+    """``file_type`` with the operator's rendered ``table``, ``format`` and ``copy_options`` (register mode):
+    the file type keeps its register policy (DDL, ``file_id`` column, load mode), the COPY runs with the
+    arguments.
+
+    :raises LoadConfigError: an argument is invalid (the message names it, as in plain mode).
+    """
+    checked = plain_file_type(table, format, copy_options)
+    if (checked.target.table, checked.format, checked.copy_options) == (
+        file_type.target.table,
+        file_type.format,
+        file_type.copy_options,
+    ):
+        return file_type
+    data = file_type.model_dump()
+    data["target"]["table"] = str(checked.target.table)
+    data.update(format=checked.format, copy_options=checked.copy_options.model_dump())
+    try:
+        return FileType.model_validate(data)
+    except ValidationError as err:
+        raise LoadConfigError(f"CopyIntoTargetOperator arguments for file type {file_type.name}: {err}") from err
 
 
 def _urls(s3_urls: list[str] | str, mandatory: list[bool] | None = None) -> list[tuple[str, bool]]:
