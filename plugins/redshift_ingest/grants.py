@@ -2,7 +2,7 @@
 
 ``python -m redshift_ingest.grants [--database dev]`` prints the SQL for the deployed settings and
 file types, passwords as ``<password>``; :func:`apply_grants` runs it with the passwords bound.
-Tested on the stand-in by ``tests/plugins/test_grants.py`` (registration, claim, COPY, the register).
+Tested on the stand-in by ``tests/plugins/redshift_ingest/test_grants.py`` (registration, claim, COPY, the register).
 """
 
 from __future__ import annotations

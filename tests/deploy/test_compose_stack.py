@@ -16,6 +16,7 @@ has started and stops afterwards. From the host, through the published ports onl
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import subprocess
@@ -210,7 +211,8 @@ def test_a_file_loads_and_a_bad_file_fails_and_alerts(state, api, loaded):
     )
     assert " ".join(alert[0]["subject"].split()).startswith("[FAILED] seattle_weather:"), alert[0]
     assert alert[0]["to"] == ["weather-team@example.com"], alert[0]
-    assert f"{loaded['runs']['bad'][0]} / {loaded['runs']['bad'][1]}" in alert[0]["text"], alert[0]
+    # An HTML e-mail (the SMTP provider's SmtpNotifier), its values escaped.
+    assert html.escape(f"{loaded['runs']['bad'][0]} / {loaded['runs']['bad'][1]}") in alert[0]["html"], alert[0]
     healthy = sum(status == "running healthy" for status in service_health().values())
     print(
         f"\ncompose: {healthy} services healthy; {GOOD[1].rsplit('/', 1)[1]} DONE with {good['rows_loaded']} rows; "

@@ -2,8 +2,8 @@
 typed records that move between the register and the steps of a run.
 
 Every status change in ``include/sql/register`` is one guarded ``UPDATE ... WHERE status = <from>``;
-:data:`TRANSITIONS` lists them all in one place (``tests/plugins/test_register_model.py`` checks the
-SQL templates against it).
+:data:`TRANSITIONS` lists them all in one place
+(``tests/plugins/redshift_ingest/register/test_register_model.py`` checks the SQL templates against it).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from decimal import Decimal
 import pytest
 
 from redshift_ingest.config import ConfigError, FileType, load_file_type
-from tests.plugins.test_batch_load import WEATHER, land, rows, run, variant
+from tests.plugins.redshift_ingest.test_batch_load import WEATHER, land, rows, run, variant
 
 COLUMNS = ["date", "precipitation", "temp_max", "temp_min", "wind", "weather"]
 _keys = itertools.count()

@@ -19,7 +19,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[4]
 SIZE = 50 * 1024 * 1024
 PEAK_LIMIT = 32 * 1024 * 1024
 

@@ -24,8 +24,8 @@ import pytest
 from redshift_ingest import register
 from redshift_ingest.config import FileType
 from redshift_ingest.prepare.columns import fold
-from tests.plugins.test_batch_load import BUCKET, land, run, variant
-from tests.plugins.test_merge_load import COLUMNS, to_csv, weather_rows
+from tests.plugins.redshift_ingest.test_batch_load import BUCKET, land, run, variant
+from tests.plugins.redshift_ingest.test_merge_load import COLUMNS, to_csv, weather_rows
 
 # Each drift kind: the file's header as written, each field with the table column its values
 # come from (None: a new column, values generated), and optionally a cell to spoil.

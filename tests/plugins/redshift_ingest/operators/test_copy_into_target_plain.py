@@ -20,7 +20,7 @@ from redshift_ingest.operators.copy_into_target import CopyIntoTargetOperator, L
 
 pytestmark = pytest.mark.usefixtures("landing")
 BUCKET = "example-landing-bucket"
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[4]
 VENUE = REPO / "data" / "tickit" / "venue.txt"
 LINES = VENUE.read_bytes().splitlines(keepends=True)  # 202 venues, pipe-delimited
 PART_1, PART_2 = LINES[:100], LINES[100:]

@@ -16,7 +16,7 @@ import pytest
 from redshift_ingest.config import FileType
 from redshift_ingest.copy_sql import build_copy
 
-WEATHER_CSV = Path(__file__).resolve().parents[2] / "data" / "csv" / "seattle-weather.csv"
+WEATHER_CSV = Path(__file__).resolve().parents[3] / "data" / "csv" / "seattle-weather.csv"
 WEATHER_DDL = "date date, precipitation float8, temp_max float8, temp_min float8, wind float8, weather varchar(8)"
 
 

@@ -16,7 +16,7 @@ import zstandard
 
 from redshift_ingest.prepare import FileRejected, PreparedFile, PrepareSpec, cleanup_staging, prepare_file
 
-DATA = Path(__file__).resolve().parents[2] / "data"
+DATA = Path(__file__).resolve().parents[4] / "data"
 CSVKIT = DATA / "malformed" / "csvkit-examples"
 SPECTRUM = DATA / "malformed" / "csv-spectrum"
 STAGING = "staging/"

@@ -21,7 +21,7 @@ from redshift_ingest.operators.copy_into_target import CopyIntoTargetOperator
 from redshift_ingest.register import S3Object
 
 BUCKET = "example-landing-bucket"
-WEATHER = Path(__file__).resolve().parents[2] / "data" / "csv" / "seattle-weather.csv"
+WEATHER = Path(__file__).resolve().parents[3] / "data" / "csv" / "seattle-weather.csv"
 _runs = itertools.count()
 
 

@@ -10,7 +10,7 @@ import pytest
 from redshift_ingest import sql
 from redshift_ingest.config import default_file_types, default_settings
 
-SQL = Path(__file__).resolve().parents[2] / "include" / "sql"
+SQL = Path(__file__).resolve().parents[3] / "include" / "sql"
 REGISTER_TEMPLATES = sorted(p.name for p in (SQL / "register").glob("*.sql"))
 LOAD_TEMPLATES = sorted(p.name for p in (SQL / "load").glob("*.sql"))
 

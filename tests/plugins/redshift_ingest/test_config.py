@@ -21,7 +21,7 @@ from redshift_ingest.config import (
     quote_identifier,
 )
 
-INCLUDE = Path(__file__).resolve().parents[2] / "include"
+INCLUDE = Path(__file__).resolve().parents[3] / "include"
 GOOD = yaml.safe_load((INCLUDE / "config/file_types/seattle_weather.yaml").read_text())
 
 
