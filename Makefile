@@ -138,7 +138,7 @@ down:
 # schedules off, a file loads and a bad file fails and alerts under the stack's own scheduler, down
 # and up keep the volumes, the browser test of reruns against it, then down (always).
 test-compose: venv browser $(BIN)/.ui-installed
-	@mkdir -p test-artifacts
+	@mkdir -p test-artifacts; rm -f test-artifacts/compose-summary.txt
 	export COMPOSE_PROJECT_NAME=redshift-ingest-test AIRFLOW_USE_JOB_SCHEDULE=false PYTHON="$(PYTHON)"; \
 	$(STACK) down -v >/dev/null 2>&1 || true; \
 	rc=0; \
@@ -146,7 +146,7 @@ test-compose: venv browser $(BIN)/.ui-installed
 	[ $$rc -ne 0 ] || RUN_COMPOSE_TESTS=1 $(PYTEST) tests/deploy/test_compose_stack.py -q -s -p no:logging || rc=$$?; \
 	[ $$rc -ne 0 ] || RUN_UI_TESTS=1 UI_STACK=compose UI_TIMEOUT_MS=120000 CHROMIUM=$(CHROMIUM) $(PYTEST) tests/ui -q || rc=$$?; \
 	[ $$rc -eq 0 ] || $(STACK) compose logs --no-color --tail 100 > test-artifacts/compose-logs.txt 2>&1 || true; \
-	$(STACK) down -v; exit $$rc
+	$(STACK) down -v; [ $$rc -ne 0 ] || cat test-artifacts/compose-summary.txt; exit $$rc
 
 # --- The real Airflow UI on the embedded stack, and the browser test of reruns from the UI -------------
 .PHONY: airflow browser test-ui

@@ -45,6 +45,7 @@ if os.environ.get("RUN_COMPOSE_TESTS") != "1":
 GOOD = (REPO / "data/tickit/category.txt", "landing/tickit/category/category_pipe.txt", 11)
 BAD = (REPO / "data/malformed/csvkit-examples/bad.csv", "landing/weather/bad.csv")
 TIMEOUT = 600  # seconds for a DAG run on a busy 2-core machine (it takes ~1 min when idle)
+SUMMARY = REPO / "test-artifacts" / "compose-summary.txt"
 
 
 class Api:
@@ -214,11 +215,14 @@ def test_a_file_loads_and_a_bad_file_fails_and_alerts(state, api, loaded):
     # An HTML e-mail (the SMTP provider's SmtpNotifier), its values escaped.
     assert html.escape(f"{loaded['runs']['bad'][0]} / {loaded['runs']['bad'][1]}") in alert[0]["html"], alert[0]
     healthy = sum(status == "running healthy" for status in service_health().values())
-    print(
-        f"\ncompose: {healthy} services healthy; {GOOD[1].rsplit('/', 1)[1]} DONE with {good['rows_loaded']} rows; "
-        "bad file FAILED and alerted",
-        flush=True,
+    summary = (
+        f"compose: {healthy} services healthy; {GOOD[1].rsplit('/', 1)[1]} DONE with {good['rows_loaded']} rows; "
+        "bad file FAILED and alerted"
     )
+    print("\n" + summary, flush=True)
+    # `make test-compose` prints it again as its last line, after the browser test and `down`.
+    SUMMARY.parent.mkdir(exist_ok=True)
+    SUMMARY.write_text(summary + "\n", encoding="utf-8")
 
 
 @pytest.mark.timeout(1200)
