@@ -103,3 +103,42 @@ def test_register_maintenance_dags(dagbag, dag_id):
     assert set(dag.tags) <= KNOWN_TAGS
     assert dag.catchup is False and dag.max_active_runs == 1
     assert all(t.retries >= 1 for t in dag.tasks)
+
+
+# Imported when a task runs, never while the dag-processor parses the DAG folder (each parse is a
+# fresh process: an import at parse time is paid again for every file at every parse).
+TASK_TIME_MODULES = (
+    "redshift_ingest.tasks",
+    "redshift_ingest.batch_load",
+    "redshift_ingest.prepare",
+    "redshift_ingest.hooks.warehouse",
+    "redshift_ingest.register",
+    "psycopg2",
+    "boto3",
+    "botocore",
+    "requests",
+)
+
+IMPORTED_BY_PARSING = """
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+before = set(sys.modules)
+bag = DagBag(sys.argv[1])
+print(json.dumps({"dags": len(bag.dag_ids), "errors": bag.import_errors, "new": sorted(set(sys.modules) - before)}))
+"""
+
+
+def test_parsing_imports_no_task_code():
+    """The DAG folder parses without the task steps, the warehouse driver, boto3 or requests."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", IMPORTED_BY_PARSING, str(DAGS)], capture_output=True, text=True, check=True
+    )
+    parsed = json.loads(out.stdout.strip().splitlines()[-1])
+    assert parsed["errors"] == {} and parsed["dags"] > len(default_file_types())
+    assert "redshift_ingest.dag_factory" in parsed["new"]
+    loaded = [m for m in parsed["new"] if m.startswith(TASK_TIME_MODULES)]
+    assert loaded == []

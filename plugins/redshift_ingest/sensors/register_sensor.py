@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.sql.hooks.sql import DbApiHook
 from airflow.providers.common.sql.sensors.sql import SqlSensor
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
 from redshift_ingest.config import FileType, Settings
-from redshift_ingest.hooks.warehouse import WarehouseHook
 from redshift_ingest.sql import render_register
+
+if TYPE_CHECKING:
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 UNDEFINED_TABLE = "42P01"  # SQLSTATE undefined_table (PostgreSQL and Redshift)
 
@@ -60,6 +61,8 @@ class RegisterSensor(SqlSensor):
         self.poll_interval = poll_interval
 
     def _get_hook(self) -> DbApiHook:
+        from redshift_ingest.hooks.warehouse import WarehouseHook  # psycopg2: when the task runs
+
         return WarehouseHook(warehouse_conn_id=self.conn_id)
 
     def poke(self, context: Any) -> bool:
