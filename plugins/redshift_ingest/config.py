@@ -10,13 +10,7 @@ turns them into a COPY statement.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
-import json
-import os
 import re
-import stat
-import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -52,12 +46,6 @@ START_DATE = datetime(2026, 1, 1)
 
 # libyaml's loader when PyYAML has it (about ten times faster than the pure-Python one), same safe subset.
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-#: Where parsed file-type YAML is kept between parses (see :class:`_YamlCache`); default: a private
-#: directory under the system temp directory.
-CACHE_ENV_VAR = "REDSHIFT_INGEST_CACHE_DIR"
-# A file changed less than this long ago is parsed but not cached: a second write within one tick of
-# the file system's clock could leave its stat unchanged (git's "racily clean" rule).
-_SETTLE_SECONDS = 2.0
 
 
 class ConfigError(ValueError):
@@ -508,89 +496,6 @@ def _read_yaml(path: Path) -> dict:
     return data
 
 
-def _private_cache_dir() -> Path | None:
-    """``$REDSHIFT_INGEST_CACHE_DIR``, else ``<temp dir>/redshift-ingest-<uid>``, created mode 0700.
-
-    :returns: None when it cannot be created, or is not a directory owned by this user that no one
-        else can write (then nothing is cached).
-    """
-    base = os.environ.get(CACHE_ENV_VAR) or os.path.join(tempfile.gettempdir(), f"redshift-ingest-{os.getuid()}")
-    try:
-        os.makedirs(base, mode=0o700, exist_ok=True)
-        info = os.lstat(base)
-    except OSError:
-        return None
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
-        return None
-    return Path(base)
-
-
-class _YamlCache:
-    """The parsed YAML of one directory's files, kept on disk between parses (JSON, one file).
-
-    The dag-processor parses every DAG file in a fresh process, and each of them reads every file-type
-    config; parsing the YAML is most of that. An entry is used only while its file's inode, size,
-    mtime and ctime are unchanged, and only data that JSON holds exactly is kept (a YAML date, say,
-    is parsed every time). Validation always runs on the data. Reading or writing the cache never
-    fails a parse: the YAML is read instead.
-
-    :param directory: the config directory; its cache file is named after its resolved path.
-    """
-
-    def __init__(self, directory: Path) -> None:
-        folder = _private_cache_dir()
-        digest = hashlib.sha256(str(directory.resolve()).encode()).hexdigest()[:16]
-        self.path = folder / f"file-types-{digest}.json" if folder else None
-        self.entries: dict[str, dict] = {}
-        self.dirty = False
-        if self.path is not None:
-            try:
-                loaded = json.loads(self.path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                loaded = {}
-            self.entries = loaded if isinstance(loaded, dict) else {}
-
-    def read(self, path: Path) -> dict:
-        """``path``'s YAML mapping, from the cache when the file is unchanged.
-
-        :raises ConfigError: as :func:`_read_yaml`.
-        """
-        try:
-            info = path.stat()
-        except OSError:
-            return _read_yaml(path)  # raises, naming the file
-        key = [info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns]
-        entry = self.entries.get(str(path))
-        if isinstance(entry, dict) and entry.get("stat") == key and isinstance(entry.get("data"), dict):
-            return entry["data"]
-        data = _read_yaml(path)
-        settled = time.time() - max(info.st_mtime, info.st_ctime) > _SETTLE_SECONDS
-        if self.path is not None and settled and _json_exact(data):
-            self.entries[str(path)] = {"stat": key, "data": data}
-            self.dirty = True
-        return data
-
-    def save(self, files: list[Path]) -> None:
-        """Write the entries of ``files`` (the directory's files now), when one was added or changed."""
-        if self.path is None or not self.dirty:
-            return
-        keep = {str(f): self.entries[str(f)] for f in files if str(f) in self.entries}
-        temporary = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        try:
-            temporary.write_text(json.dumps(keep), encoding="utf-8")
-            os.replace(temporary, self.path)  # atomic: a concurrent parse reads the old or the new file
-        except OSError:
-            temporary.unlink(missing_ok=True)
-
-
-def _json_exact(data: object) -> bool:
-    """True when JSON gives ``data`` back unchanged (no dates, non-string keys or NaN)."""
-    try:
-        return json.loads(json.dumps(data, allow_nan=False)) == data
-    except (TypeError, ValueError):
-        return False
-
-
 def _describe(path: Path, err: ValidationError) -> str:
     lines = [f"{path}: {err.error_count()} invalid field(s)"]
     for item in err.errors():
@@ -608,16 +513,14 @@ def load_settings(path: Path | None = None) -> Settings:
         raise ConfigError(_describe(path, err)) from err
 
 
-def load_file_type(path: Path, cache: _YamlCache | None = None) -> FileType:
+def load_file_type(path: Path) -> FileType:
     """Read and validate one file-type YAML file.
 
     The file's stem must equal its ``name`` and its DDL file must exist.
 
-    :param cache: where unchanged files' parsed YAML is kept between parses (see
-        :func:`check_file_types`); None reads the file.
     :raises ConfigError: the message names ``path`` and each invalid field.
     """
-    data = cache.read(path) if cache is not None else _read_yaml(path)
+    data = _read_yaml(path)
     try:
         file_type = FileType.model_validate(data)
     except ValidationError as err:
@@ -656,9 +559,7 @@ def check_file_types(directory: Path | None = None, settings: Settings | None = 
     ``load_mode: replace``, or when some S3 key would match both it and another file type (prefix
     and pattern together; both are refused, each message naming the other).
     Cost: one read per file, then a dict lookup per '/' level of each prefix, so linear in the
-    number of file types (plus the pairs that really share a prefix level). A file unchanged since an
-    earlier call (in any process) is not parsed again: its YAML comes from a cache (see ``_YamlCache``;
-    ``$REDSHIFT_INGEST_CACHE_DIR``); it is validated as always.
+    number of file types (plus the pairs that really share a prefix level).
 
     :param directory: default ``include/config/file_types``.
     :param settings: default: ``settings.yaml`` beside ``directory`` (``<directory>/../settings.yaml``).
@@ -669,11 +570,9 @@ def check_file_types(directory: Path | None = None, settings: Settings | None = 
         settings = load_settings(directory.parent / "settings.yaml")
     errors: dict[Path, list[str]] = {}
     valid: dict[Path, FileType] = {}
-    cache = _YamlCache(directory)
-    paths_now = sorted(directory.glob("*.yaml"))
-    for path in paths_now:
+    for path in sorted(directory.glob("*.yaml")):
         try:
-            file_type = load_file_type(path, cache)
+            file_type = load_file_type(path)
         except ConfigError as err:
             errors.setdefault(path, []).append(str(err))
             continue
@@ -681,7 +580,6 @@ def check_file_types(directory: Path | None = None, settings: Settings | None = 
             errors.setdefault(path, []).append(outside)
             continue
         valid[path] = file_type
-    cache.save(paths_now)
     for path, message in _conflicts(valid):
         errors.setdefault(path, []).append(f"{path}: {message}")
     refused = set(errors)

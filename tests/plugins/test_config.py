@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import datetime
-import json
 import shutil
 from pathlib import Path
 
@@ -248,75 +246,3 @@ def test_key_matching_longest_prefix_wins(file_types):
     assert match_file_type("landing/weather/x.csv", file_types).name == "seattle_weather"
     assert match_file_type("landing/weather/x.json", file_types) is None
     assert match_file_type("landing/unknown/x.csv", file_types) is None
-
-
-@pytest.fixture
-def yaml_cache(tmp_path, monkeypatch) -> Path:
-    """A private cache folder for this test; files count as settled at once (no 2 s wait)."""
-    from redshift_ingest import config
-
-    monkeypatch.setenv(config.CACHE_ENV_VAR, str(tmp_path / "cache"))
-    monkeypatch.setattr(config, "_SETTLE_SECONDS", -1.0)
-    return tmp_path / "cache"
-
-
-def test_unchanged_configs_are_not_parsed_again(include, yaml_cache, monkeypatch):
-    """A second check (another parse, another process) takes unchanged files' YAML from the cache and
-    validates it as always; a changed or new file is read again."""
-    from redshift_ingest import config
-
-    directory = include / "config/file_types"
-    first = check_file_types(directory)
-    assert [p.name for p in yaml_cache.iterdir()] and not first.errors
-    parsed: list[str] = []
-    read_yaml = config._read_yaml
-
-    def counting(path):
-        parsed.append(path.name)
-        return read_yaml(path)
-
-    monkeypatch.setattr(config, "_read_yaml", counting)
-    assert check_file_types(directory) == first
-    assert parsed == ["settings.yaml"]
-
-    path = write(include, "seattle_weather", {**GOOD, "owner": "someone-else"})
-    write(include, "weather_copy", {**GOOD, "name": "weather_copy", "source": {"prefix": "landing/copy/"}})
-    parsed.clear()
-    again = check_file_types(directory)
-    assert sorted(parsed) == ["seattle_weather.yaml", "settings.yaml", "weather_copy.yaml"]
-    assert next(ft for ft in again.file_types if ft.name == "seattle_weather").owner == "someone-else"
-    path.write_text("name: [unclosed\n")
-    assert "cannot read YAML" in check_file_types(directory).errors[path]
-
-
-def test_a_file_just_written_is_not_cached(include, yaml_cache, monkeypatch):
-    """Within a clock tick a rewrite can keep a file's stat: a file changed in the last seconds is
-    parsed every time until it settles."""
-    from redshift_ingest import config
-
-    monkeypatch.setattr(config, "_SETTLE_SECONDS", 3600.0)
-    path = write(include, "seattle_weather", GOOD)
-    check_file_types(include / "config/file_types")
-    assert not any(str(path) in json.loads(f.read_text()) for f in yaml_cache.iterdir())
-
-
-def test_only_what_json_keeps_exactly_is_cached(include, yaml_cache):
-    """A YAML date is not JSON: that file is parsed and refused the same way every time."""
-    path = write(include, "seattle_weather", {**GOOD, "description": datetime.date(2026, 1, 2)})
-    directory = include / "config/file_types"
-    first = check_file_types(directory).errors[path]
-    assert "description" in first and check_file_types(directory).errors[path] == first
-    cached = json.loads(next(yaml_cache.iterdir()).read_text())
-    assert str(path) not in cached and cached
-
-
-def test_a_cache_folder_others_can_write_is_not_used(include, tmp_path, monkeypatch):
-    from redshift_ingest import config
-
-    shared = tmp_path / "shared"
-    shared.mkdir(mode=0o777)
-    shared.chmod(0o777)
-    monkeypatch.setenv(config.CACHE_ENV_VAR, str(shared))
-    monkeypatch.setattr(config, "_SETTLE_SECONDS", -1.0)
-    assert not check_file_types(include / "config/file_types").errors
-    assert list(shared.iterdir()) == []
