@@ -16,7 +16,10 @@ line::
     parse: 10 types T10 s; 200 types T200 s; 1000 types T1000 s
 
 ``--breakdown`` also prints, per size, where the time of ``ingest_file_types.py`` goes (imports of the
-package, reading the configs, building the DAGs, serializing them). A measurement, not a test.
+package, reading the configs, building the DAGs, serializing them). ``--floor`` prints Airflow's own
+cost at each size, without this package: building and serializing that many minimal DAGs of five
+plain tasks, with the ingest DAGs' two run params (draft-07 and default dialect) and without params.
+A measurement, not a test.
 """
 
 from __future__ import annotations
@@ -70,6 +73,48 @@ bag.dags = {d.dag_id: d for d in dags}
 _serialize_dags(bag, structlog.get_logger())
 t4 = time.perf_counter()
 print(json.dumps({"imports": t1 - t0, "configs": t2 - t1, "build": t3 - t2, "serialize": t4 - t3}))
+"""
+
+
+# Airflow's floor: N minimal five-task DAGs (no project code), built then serialized as above.
+FLOOR = """
+import json, sys, time
+from datetime import datetime
+import airflow, airflow.sdk, airflow.models, jinja2, pydantic, sqlalchemy, yaml, psycopg2, structlog
+from airflow.dag_processing.dagbag import DagBag
+from airflow.dag_processing.processor import _serialize_dags
+from airflow.sdk import DAG, BaseOperator, Param
+
+class Step(BaseOperator):
+    def execute(self, context):
+        return None
+
+def params(variant):
+    dialect = {"$schema": "http://json-schema.org/draft-07/schema#"} if variant == "draft7" else {}
+    if variant == "none":
+        return {}
+    return {"file_id": Param(None, type=["null", "string"], title="file_id", description="d", **dialect),
+            "force": Param(False, type="boolean", title="force", description="d", **dialect)}
+
+def run(n, variant):
+    started = time.perf_counter()
+    dags = []
+    for i in range(n):
+        with DAG(dag_id=f"floor_{i}", schedule="@continuous", start_date=datetime(2026, 1, 1), catchup=False,
+                 max_active_runs=1, params=params(variant)) as dag:
+            steps = [Step(task_id=f"step_{j}") for j in range(5)]
+            for a, b in zip(steps, steps[1:]):
+                a >> b
+        dags.append(dag)
+    bag = DagBag(dag_folder="/dev/null", collect_dags=False)
+    bag.dags = {d.dag_id: d for d in dags}
+    serialized, errors = _serialize_dags(bag, structlog.get_logger())
+    assert len(serialized) == n and not errors, errors
+    return time.perf_counter() - started
+
+n = int(sys.argv[1])
+run(5, "default")  # first-use costs (imports, schema defaults) a long-running processor has already paid
+print(json.dumps({variant: run(n, variant) for variant in ("default", "draft7", "none")}))
 """
 
 
@@ -135,12 +180,26 @@ def breakdown(include: Path, home: Path) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def floor(size: int, home: Path) -> dict[str, float]:
+    """Seconds Airflow takes to build and serialize ``size`` minimal five-task DAGs, per params variant."""
+    out = subprocess.run(
+        [sys.executable, "-c", FLOOR, str(size)],
+        env=_env(REPO / "include", home),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack.bench_parse", description=__doc__.split("\n")[0])
     parser.add_argument("--workdir", type=Path, default=REPO / ".demo" / "bench-parse")
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--breakdown", action="store_true")
+    parser.add_argument("--floor", action="store_true", help="also time Airflow alone: minimal DAGs, per size")
     args = parser.parse_args(argv)
     workdir = args.workdir.resolve()
     home = workdir / "airflow-home"
@@ -156,6 +215,14 @@ def main(argv: list[str] | None = None) -> int:
         for size in args.sizes:
             parts = breakdown(includes[size], home)
             print(f"{size} types, ingest_file_types.py: " + ", ".join(f"{k} {v:.2f} s" for k, v in parts.items()))
+    if args.floor:
+        for size in args.sizes:
+            parts = floor(size, home)
+            print(
+                f"floor, {size} minimal 5-task DAGs (build + serialize): two params (default dialect) "
+                f"{parts['default']:.2f} s, two params (draft-07) {parts['draft7']:.2f} s, "
+                f"no params {parts['none']:.2f} s"
+            )
     print("parse: " + "; ".join(f"{size} types {statistics.median(times[size]):.2f} s" for size in args.sizes))
     return 0
 

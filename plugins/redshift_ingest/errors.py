@@ -20,7 +20,6 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-import psycopg2
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 
@@ -105,6 +104,8 @@ def database_error_policy(err: BaseException) -> Policy:
         ``FAIL`` (permissions, IAM/KMS/S3 access, missing objects of the schema, syntax), else
         ``QUARANTINE`` (the file's data: above MAXERROR, bad format).
     """
+    import psycopg2  # the driver: when a load fails, not when a DAG file is parsed
+
     if isinstance(err, psycopg2.OperationalError | psycopg2.InterfaceError):
         return Policy.RETRY
     if not isinstance(err, psycopg2.Error):

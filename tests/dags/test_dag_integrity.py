@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import warnings
 from pathlib import Path
 
@@ -103,3 +104,75 @@ def test_register_maintenance_dags(dagbag, dag_id):
     assert set(dag.tags) <= KNOWN_TAGS
     assert dag.catchup is False and dag.max_active_runs == 1
     assert all(t.retries >= 1 for t in dag.tasks)
+
+
+# Imported when a task runs, never while the dag-processor parses the DAG folder (each parse is a
+# fresh process: an import at parse time is paid again for every file at every parse).
+TASK_TIME_MODULES = (
+    "redshift_ingest.tasks",
+    "redshift_ingest.batch_load",
+    "redshift_ingest.prepare",
+    "redshift_ingest.hooks.warehouse",
+    "redshift_ingest.register",
+    "psycopg2",
+    "boto3",
+    "botocore",
+    "requests",
+)
+
+IMPORTED_BY_PARSING = """
+import json, sys
+from airflow.dag_processing.dagbag import DagBag
+before = set(sys.modules)
+bag = DagBag(sys.argv[1])
+print(json.dumps({"dags": len(bag.dag_ids), "errors": bag.import_errors, "new": sorted(set(sys.modules) - before)}))
+"""
+
+
+def test_parsing_imports_no_task_code():
+    """The DAG folder parses without the task steps, the warehouse driver, boto3 or requests."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", IMPORTED_BY_PARSING, str(DAGS)], capture_output=True, text=True, check=True
+    )
+    parsed = json.loads(out.stdout.strip().splitlines()[-1])
+    assert parsed["errors"] == {} and parsed["dags"] > len(default_file_types())
+    assert "redshift_ingest.dag_factory" in parsed["new"]
+    loaded = [m for m in parsed["new"] if m.startswith(TASK_TIME_MODULES)]
+    assert loaded == []
+
+
+def test_run_params_in_the_trigger_form(dagbag):
+    """``file_id`` (string or null) and ``force`` (boolean), with their titles and descriptions, in the
+    serialized DAG (what the UI's trigger form is built from) and on every task; a wrong type is refused."""
+    from airflow.sdk.exceptions import ParamValidationError
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    from redshift_ingest.dag_factory import PARAM_SCHEMA_DIALECT
+
+    bag, _ = dagbag
+    for file_type in default_file_types():
+        dag = bag.dags[file_type.dag_id]
+        serialized = DagSerialization.to_dict(dag)["dag"]
+        params = dict(serialized["params"])
+        assert list(params) == ["file_id", "force"]
+        assert params["file_id"]["default"] is None and params["force"]["default"] is False
+        assert all(p["description"] for p in params.values())
+        schemas = {name: DagSerialization.deserialize(p["schema"]) for name, p in params.items()}
+        assert schemas["file_id"]["type"] == ["null", "string"] and schemas["force"]["type"] == "boolean"
+        assert [schema["title"] for schema in schemas.values()] == ["file_id", "force"]
+        # Draft-07: the same meaning for these keywords, a cheaper meta-schema check at every parse.
+        assert {schema["$schema"] for schema in schemas.values()} == {PARAM_SCHEMA_DIALECT}
+        for task in serialized["tasks"]:
+            assert [name for name, _ in task["__var"]["params"]] == ["file_id", "force"]
+        assert dag.params.validate() == {"file_id": None, "force": False}
+    # Copies: resolving a value sets it on the Param, and the DagBag is shared by this module's tests.
+    params = bag.dags[default_file_types()[0].dag_id].params
+    assert copy.copy(params.get_param("file_id")).resolve("f-1") == "f-1"
+    with pytest.raises(ParamValidationError):
+        copy.copy(params.get_param("force")).resolve("yes")
+    with pytest.raises(ParamValidationError):
+        copy.copy(params.get_param("file_id")).resolve(5)

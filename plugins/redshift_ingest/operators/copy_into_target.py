@@ -1,6 +1,10 @@
 """CopyIntoTargetOperator: COPY S3 objects into a table in one transaction, with the rows loaded
 and rejected per file: a run's claimed files (the factory's DAGs), or plain S3 URLs / a manifest
-(a hand-written DAG, no register)."""
+(a hand-written DAG, no register).
+
+The load engine (:mod:`redshift_ingest.batch_load`, :mod:`redshift_ingest.tasks`, the warehouse hook)
+is imported when the operator runs: building a DAG with it imports none of them.
+"""
 
 from __future__ import annotations
 
@@ -16,21 +20,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from airflow.sdk import BaseOperator
 from pydantic import ValidationError
 
-from redshift_ingest import metrics, paths, register, tasks
-from redshift_ingest.batch_load import (
-    S3_CONCURRENCY,
-    BatchFile,
-    BatchLoader,
-    BatchOutcome,
-    FileFailure,
-    FileLoad,
-    FilesAtFault,
-    LoadError,
-    record_nothing,
-)
+from redshift_ingest import metrics, paths
 from redshift_ingest.config import CopyOptions, FileType, Settings, TableName, default_settings
 from redshift_ingest.errors import FileDataError, LoadConfigError, RunHadFailures
-from redshift_ingest.hooks.warehouse import WarehouseHook
 from redshift_ingest.s3_objects import s3_hook
 
 log = logging.getLogger(__name__)
@@ -38,7 +30,19 @@ log = logging.getLogger(__name__)
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from redshift_ingest.batch_load import BatchFile, BatchOutcome, FileFailure, FileLoad, LoadError
+    from redshift_ingest.hooks.warehouse import WarehouseHook
+
 __all__ = ["CopyIntoTargetOperator", "LoadError", "LoadRejected", "LoadResult", "NewerVersionLoaded", "ObjectChanged"]
+
+
+def __getattr__(name: str) -> Any:
+    """``LoadError`` (exported here, defined in :mod:`redshift_ingest.batch_load`), imported on first use."""
+    if name == "LoadError":
+        from redshift_ingest.batch_load import LoadError
+
+        return LoadError
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class NewerVersionLoaded(LoadConfigError):
@@ -252,6 +256,10 @@ class CopyIntoTargetOperator(BaseOperator):
     # -- plain arguments ----------------------------------------------------------------------
 
     def _execute_plain(self, context: Context) -> dict[str, Any]:
+        from redshift_ingest import tasks
+        from redshift_ingest.batch_load import FilesAtFault, record_nothing
+        from redshift_ingest.hooks.warehouse import WarehouseHook
+
         file_type = plain_file_type(self.table, self.format, self.copy_options)
         settings = self._settings(None)
         hook = WarehouseHook(warehouse_conn_id=settings.warehouse_conn_id)
@@ -316,6 +324,8 @@ class CopyIntoTargetOperator(BaseOperator):
         self, conn, s3, file_type: FileType, settings: Settings, files: list[BatchFile], **loader: Any
     ) -> BatchOutcome:
         """One :class:`BatchLoader` run over ``files`` (its manifests deleted afterwards)."""
+        from redshift_ingest.batch_load import BatchLoader
+
         batch = BatchLoader(conn, s3, file_type=file_type, settings=settings, **loader)
         try:
             return batch.load(files)
@@ -345,6 +355,9 @@ class CopyIntoTargetOperator(BaseOperator):
     # -- register mode ------------------------------------------------------------------------
 
     def _execute_claims(self, context: Context, file_type: FileType) -> dict[str, Any]:
+        from redshift_ingest import register, tasks
+        from redshift_ingest.hooks.warehouse import WarehouseHook
+
         settings = self._settings(self.settings or default_settings())
         file_type = register_file_type(file_type, self.table, self.format, self.copy_options)
         claims = tasks.claims_of(self.claimed_files)
@@ -489,6 +502,8 @@ class CopyIntoTargetOperator(BaseOperator):
     ) -> None:
         """Record a file the batch set aside: changed -> FILTERED_OUT; bad data -> FAILED and
         quarantined; an older version -> FAILED, kept where it is."""
+        from redshift_ingest import register, tasks
+
         if failure.kind == "changed":
             register.mark_changed(conn, settings, row["file_id"], run_id, failure.message)
             return
@@ -609,6 +624,8 @@ def _head_all(s3, urls: list[tuple[str, bool]], compression: str) -> list[BatchF
     """
     from botocore.exceptions import ClientError
 
+    from redshift_ingest.batch_load import S3_CONCURRENCY, BatchFile
+
     def head(item: tuple[str, bool]) -> BatchFile | None:
         url, mandatory = item
         bucket, key = _split(url)
@@ -648,6 +665,8 @@ def _plain_file(url: str, load: FileLoad) -> dict[str, Any]:
 
 
 def _skipped(failure: FileFailure) -> dict[str, Any]:
+    from redshift_ingest.batch_load import FileLoad
+
     load = failure.load or FileLoad(failure.file.file_id, 0, 0, None)
     return {**_plain_file(failure.file.url, load), "rows_loaded": 0, "reason": failure.message}
 
@@ -676,6 +695,8 @@ def _plain_failure(failures: list[FileFailure], file_type: FileType) -> Exceptio
 
 
 def _batch_file(row: dict[str, Any], prepared: dict[str, Any] | None) -> BatchFile:
+    from redshift_ingest.batch_load import BatchFile
+
     url = f"s3://{row['bucket']}/{row['s3_key']}"
     return BatchFile(
         file_id=row["file_id"],
@@ -743,6 +764,9 @@ class _LeaseKeeper:
             yield
 
     def _renew(self) -> None:
+        from redshift_ingest import register
+        from redshift_ingest.hooks.warehouse import WarehouseHook
+
         conn = WarehouseHook(warehouse_conn_id=self.settings.warehouse_conn_id).get_conn()
         try:
             register.renew_leases(conn, self.settings, self.run_id, self.file_ids)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import time
 from datetime import timedelta
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-from airflow.providers.common.sql.hooks.sql import DbApiHook
 from airflow.providers.common.sql.sensors.sql import SqlSensor
 from airflow.sdk.exceptions import AirflowSensorTimeout
 
 from redshift_ingest.config import FileType, Settings
-from redshift_ingest.hooks.warehouse import WarehouseHook
 from redshift_ingest.sql import render_register
+
+if TYPE_CHECKING:
+    from airflow.providers.common.sql.hooks.sql import DbApiHook
 
 UNDEFINED_TABLE = "42P01"  # SQLSTATE undefined_table (PostgreSQL and Redshift)
 
@@ -60,6 +62,8 @@ class RegisterSensor(SqlSensor):
         self.poll_interval = poll_interval
 
     def _get_hook(self) -> DbApiHook:
+        from redshift_ingest.hooks.warehouse import WarehouseHook  # psycopg2: when the task runs
+
         return WarehouseHook(warehouse_conn_id=self.conn_id)
 
     def poke(self, context: Any) -> bool:
@@ -114,6 +118,12 @@ class RegisterSensor(SqlSensor):
         raise RegisterUnavailable(f"waiting for a {self.file_type.name} file: {(event or {}).get('message', event)}")
 
 
+@cache
+def _count_new_files_sql(settings: Settings) -> str:
+    """The sensor's query for ``settings``' register, rendered once per process (not once per DAG)."""
+    return render_register("count_new_files.sql", settings)
+
+
 def build_wait_sensor(file_type: FileType, settings: Settings) -> RegisterSensor:
     """The ``wait_for_new_file`` task of a file type's ingest DAG (call inside the ``with DAG`` block).
 
@@ -126,7 +136,7 @@ def build_wait_sensor(file_type: FileType, settings: Settings) -> RegisterSensor
         task_id="wait_for_new_file",
         file_type=file_type,
         settings=settings,
-        sql=render_register("count_new_files.sql", settings),
+        sql=_count_new_files_sql(settings),
         parameters={"file_type": file_type.name, "file_id": "{{ params.file_id or '' }}"},
         deferrable=deferrable,
         poll_interval=file_type.sensor.interval_seconds,
