@@ -100,3 +100,45 @@ def run_dag(spec: dict, run_conf: dict | None = None, timeout: float = 300) -> i
     except subprocess.TimeoutExpired:
         kill(proc)
         raise
+
+
+# A statement trigger's function that sleeps (its return value is ignored for statement triggers).
+def sleep_function(seconds: float) -> str:
+    return (
+        "CREATE OR REPLACE FUNCTION chaos.slow_statement() RETURNS trigger LANGUAGE plpgsql AS "
+        f"$$ BEGIN PERFORM pg_sleep({seconds}); RETURN NULL; END $$"
+    )
+
+
+@contextlib.contextmanager
+def staging_copies_held(dsn: str, seconds: float):
+    """While inside: every COPY into a staging table (``CREATE TEMP TABLE stage_<type> ...``, made inside
+    the load) waits ``seconds`` before its first row, so "inside the COPY" is a window to kill in, not a
+    race with a COPY of a few milliseconds. An event trigger on the stand-in's PostgreSQL (``dsn``, a
+    superuser) gives each new staging table a sleeping BEFORE INSERT statement trigger."""
+    import psycopg2
+
+    conn = psycopg2.connect(dsn)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            cur.execute("CREATE SCHEMA IF NOT EXISTS chaos")
+            cur.execute(sleep_function(seconds))
+            cur.execute(
+                "CREATE OR REPLACE FUNCTION chaos.slow_new_staging() RETURNS event_trigger LANGUAGE plpgsql AS $$ "
+                "DECLARE made record; BEGIN "
+                "FOR made IN SELECT * FROM pg_event_trigger_ddl_commands() "
+                "WHERE object_type = 'table' AND object_identity LIKE 'pg\\_temp%.stage\\_%' LOOP "
+                "EXECUTE format('CREATE TRIGGER slow_copy BEFORE INSERT ON %s FOR EACH STATEMENT "
+                "EXECUTE FUNCTION chaos.slow_statement()', made.object_identity); "
+                "END LOOP; END $$"
+            )
+            cur.execute(
+                "CREATE EVENT TRIGGER chaos_slow_staging ON ddl_command_end WHEN TAG IN ('CREATE TABLE') "
+                "EXECUTE FUNCTION chaos.slow_new_staging()"
+            )
+        yield
+    finally:
+        with conn.cursor() as cur:
+            cur.execute("DROP EVENT TRIGGER IF EXISTS chaos_slow_staging")
+        conn.close()

@@ -11,6 +11,7 @@ tally.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,7 +20,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 
-from faults.harness import file_type_spec, kill_when, run_dag, start_dag
+from faults.harness import file_type_spec, kill_when, run_dag, staging_copies_held, start_dag
 from redshift_ingest import register
 from redshift_ingest.reaper import reap_expired_claims
 from redshift_ingest.register import S3Object
@@ -289,8 +290,11 @@ def new_version_killed(point: str, scenario, warehouse, settings, landing, stack
     modified = head["LastModified"].astimezone(UTC).replace(tzinfo=None)
     v2 = S3Object(BUCKET, case["key"], head["ContentLength"], head["ETag"].strip('"'), None, modified)
     register.register_object(warehouse, settings, v2, "seattle_weather", "test")
-    worker = start_dag(case["spec"])
-    outcome = kill_when(worker, lambda: KILL_POINTS[point](row_of(warehouse, settings, v2.file_id), stack))
+    # The new version is a small file: its COPY is held open (4 s) so the kill lands inside it.
+    held = staging_copies_held(stack.postgres.dsn, 4) if point == "inside_copy" else contextlib.nullcontext()
+    with held:
+        worker = start_dag(case["spec"])
+        outcome = kill_when(worker, lambda: KILL_POINTS[point](row_of(warehouse, settings, v2.file_id), stack))
     recover({**case, "file_id": v2.file_id}, warehouse, settings)
     keys = {o["Key"] for o in landing.list_objects_v2(Bucket=BUCKET).get("Contents", [])}
     places = [p for p in ("", "archive/", "quarantine/") if p + case["key"] in keys]

@@ -18,13 +18,14 @@ transaction and the kill are the real ones.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from datetime import UTC
 
 import psycopg2
 import pytest
 
-from faults.harness import file_type_spec, kill_when, run_dag, start_dag
+from faults.harness import file_type_spec, kill_when, run_dag, sleep_function, staging_copies_held, start_dag
 from faults.test_batch_faults import recover
 from faults.test_fault_injection import DATA, copy_in_progress
 from redshift_ingest import register
@@ -102,52 +103,15 @@ def pg(stack):
     return conn
 
 
-# A statement trigger's function that sleeps (its return value is ignored for statement triggers).
-SLEEP_FUNCTION = (
-    "CREATE OR REPLACE FUNCTION chaos.slow_statement() RETURNS trigger LANGUAGE plpgsql AS "
-    f"$$ BEGIN PERFORM pg_sleep({SLEEP_SECONDS}); RETURN NULL; END $$"
-)
-
-
 def slow_statement(stack, table: str, event: str) -> None:
     """Make every ``event`` (DELETE / INSERT) statement on ``table`` last ``SLEEP_SECONDS`` longer."""
     conn = pg(stack)
     with conn.cursor() as cur:
-        cur.execute(SLEEP_FUNCTION)
+        cur.execute(sleep_function(SLEEP_SECONDS))
         cur.execute(
             f"CREATE TRIGGER slow_{event.lower()} AFTER {event} ON {table} "
             "FOR EACH STATEMENT EXECUTE FUNCTION chaos.slow_statement()"
         )
-    conn.close()
-
-
-def slow_staging_copy(stack) -> None:
-    """Make the COPY into every staging table (``CREATE TEMP TABLE stage_<type> ...``, created inside the
-    load) wait ``SLEEP_SECONDS`` before its first row: an event trigger gives each new staging table a
-    sleeping BEFORE INSERT statement trigger, so "inside the COPY" is a window, not a race."""
-    conn = pg(stack)
-    with conn.cursor() as cur:
-        cur.execute(SLEEP_FUNCTION)
-        cur.execute(
-            "CREATE OR REPLACE FUNCTION chaos.slow_new_staging() RETURNS event_trigger LANGUAGE plpgsql AS $$ "
-            "DECLARE made record; BEGIN "
-            "FOR made IN SELECT * FROM pg_event_trigger_ddl_commands() "
-            "WHERE object_type = 'table' AND object_identity LIKE 'pg\\_temp%.stage\\_%' LOOP "
-            "EXECUTE format('CREATE TRIGGER slow_copy BEFORE INSERT ON %s FOR EACH STATEMENT "
-            "EXECUTE FUNCTION chaos.slow_statement()', made.object_identity); "
-            "END LOOP; END $$"
-        )
-        cur.execute(
-            "CREATE EVENT TRIGGER chaos_slow_staging ON ddl_command_end WHEN TAG IN ('CREATE TABLE') "
-            "EXECUTE FUNCTION chaos.slow_new_staging()"
-        )
-    conn.close()
-
-
-def drop_slow_staging_copy(stack) -> None:
-    conn = pg(stack)
-    with conn.cursor() as cur:
-        cur.execute("DROP EVENT TRIGGER IF EXISTS chaos_slow_staging")
     conn.close()
 
 
@@ -205,17 +169,15 @@ def check(case, warehouse, settings, landing) -> None:
 def killed_inside_merge(case, stack, warehouse, settings, landing, condition, slow: str | None = None) -> str:
     """Run file 2's merge and SIGKILL its worker when ``condition`` holds; ``slow``: ``DELETE`` or
     ``INSERT`` (on the target) or ``COPY`` (into the staging table) waits ``SLEEP_SECONDS`` first."""
-    if slow == "COPY":
-        slow_staging_copy(stack)
-    elif slow:
+    if slow in ("DELETE", "INSERT"):
         slow_statement(stack, case["table"], slow)
-    worker = start_dag(case["spec"])
+    held = staging_copies_held(stack.postgres.dsn, SLEEP_SECONDS) if slow == "COPY" else contextlib.nullcontext()
     try:
-        outcome = kill_when(worker, condition, timeout=BOUNDARY_TIMEOUT)
+        with held:
+            worker = start_dag(case["spec"])
+            outcome = kill_when(worker, condition, timeout=BOUNDARY_TIMEOUT)
     finally:
-        if slow == "COPY":
-            drop_slow_staging_copy(stack)
-        elif slow:
+        if slow in ("DELETE", "INSERT"):
             drop_slow_statement(stack, case["table"], slow)
     assert outcome.killed, outcome.seen
     second = row_of(warehouse, settings, case["files"][1]["file_id"])
