@@ -111,11 +111,12 @@ def sleep_function(seconds: float) -> str:
 
 
 @contextlib.contextmanager
-def staging_copies_held(dsn: str, seconds: float):
+def staging_copies_held(dsn: str, seconds: float, targets: tuple[str, ...] = ()):
     """While inside: every COPY into a staging table (``CREATE TEMP TABLE stage_<type> ...``, made inside
-    the load) waits ``seconds`` before its first row, so "inside the COPY" is a window to kill in, not a
-    race with a COPY of a few milliseconds. An event trigger on the stand-in's PostgreSQL (``dsn``, a
-    superuser) gives each new staging table a sleeping BEFORE INSERT statement trigger."""
+    the load) or into one of ``targets`` (``schema.table`` names created while inside, for file types that
+    COPY straight into their table) waits ``seconds`` before its first row, so "inside the COPY" is a
+    window to kill in, not a race with a COPY of a few milliseconds. An event trigger on the stand-in's
+    PostgreSQL (``dsn``, a superuser) gives each such new table a sleeping BEFORE INSERT statement trigger."""
     import psycopg2
 
     conn = psycopg2.connect(dsn)
@@ -124,11 +125,13 @@ def staging_copies_held(dsn: str, seconds: float):
         with conn.cursor() as cur:
             cur.execute("CREATE SCHEMA IF NOT EXISTS chaos")
             cur.execute(sleep_function(seconds))
+            named = cur.mogrify("%s::text[]", (list(targets),)).decode()
             cur.execute(
                 "CREATE OR REPLACE FUNCTION chaos.slow_new_staging() RETURNS event_trigger LANGUAGE plpgsql AS $$ "
                 "DECLARE made record; BEGIN "
                 "FOR made IN SELECT * FROM pg_event_trigger_ddl_commands() "
-                "WHERE object_type = 'table' AND object_identity LIKE 'pg\\_temp%.stage\\_%' LOOP "
+                "WHERE object_type = 'table' AND (object_identity LIKE 'pg\\_temp%.stage\\_%' "
+                f"OR object_identity = ANY({named})) LOOP "
                 "EXECUTE format('CREATE TRIGGER slow_copy BEFORE INSERT ON %s FOR EACH STATEMENT "
                 "EXECUTE FUNCTION chaos.slow_statement()', made.object_identity); "
                 "END LOOP; END $$"

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from faults.harness import file_type_spec, kill_when, run_dag, start_dag
+from faults.harness import file_type_spec, kill_when, run_dag, staging_copies_held, start_dag
 from faults.test_fault_injection import DATA, TALLY, copy_in_progress
 from redshift_ingest import register
 from redshift_ingest.reaper import reap_expired_claims
@@ -112,9 +112,10 @@ def test_batch_killed_while_archiving(batch, warehouse, settings, landing):
 
 @pytest.mark.slow
 def test_batch_killed_inside_its_copy(batch, warehouse, settings, landing, stack):
-    case = batch(slices(4, repeat=5))  # long enough COPYs to be caught running
-    worker = start_dag(case["spec"])
-    seen = kill_when(worker, lambda: copy_in_progress(stack) and "COPY running")
+    case = batch(slices(4, repeat=5))
+    with staging_copies_held(stack.postgres.dsn, 4):  # the batch COPY is a window to kill in, not a race
+        worker = start_dag(case["spec"])
+        seen = kill_when(worker, lambda: copy_in_progress(stack) and "COPY running")
     assert seen.killed
     recover(case, warehouse, settings)
     check(case, warehouse, settings, landing)
@@ -149,10 +150,12 @@ def test_a_new_version_lands_while_its_batch_loads(batch, warehouse, settings, l
     under its id (its object is gone), v2 loads in a later run, the other files load once."""
     case = batch(slices(4, repeat=5))
     target = case["files"][1]
-    worker = start_dag(case["spec"])
-    deadline = time.monotonic() + 120
-    while not copy_in_progress(stack) and worker.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.02)
+    with staging_copies_held(stack.postgres.dsn, 4):  # the batch COPY is held open while v2 lands
+        worker = start_dag(case["spec"])
+        deadline = time.monotonic() + 120
+        while not copy_in_progress(stack) and worker.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert copy_in_progress(stack), "the batch COPY was never seen running"
     new_body = slices(2)[0]
     landing.put_object(Bucket=BUCKET, Key=target["key"], Body=new_body)
     head = landing.head_object(Bucket=BUCKET, Key=target["key"])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -73,6 +74,14 @@ def copy_in_progress(stack) -> int | None:
         return found[0] if found else None
     finally:
         conn.close()
+
+
+def copies_held_for(point: str, case: dict, stack):
+    """For a kill "inside the COPY": the case's COPYs (staging or its table) held open 4 s, a window to
+    kill in rather than a race with a COPY of milliseconds; for other points, nothing."""
+    if point != "inside_copy":
+        return contextlib.nullcontext()
+    return staging_copies_held(stack.postgres.dsn, 4, (case["table"],))
 
 
 KILL_POINTS = {
@@ -144,8 +153,10 @@ def check_invariants(case, warehouse, settings, landing) -> tuple[int, int]:
 
 def kill_at(point: str, sample: str, scenario, warehouse, settings, landing, stack) -> str:
     case = scenario(sample)
-    worker = start_dag(case["spec"])
-    outcome = kill_when(worker, lambda: KILL_POINTS[point](row_of(warehouse, settings, case["file_id"]), stack))
+    held = copies_held_for(point, case, stack)
+    with held:
+        worker = start_dag(case["spec"])
+        outcome = kill_when(worker, lambda: KILL_POINTS[point](row_of(warehouse, settings, case["file_id"]), stack))
     recover(case, warehouse, settings)
     check_invariants(case, warehouse, settings, landing)
     return outcome.seen
@@ -154,16 +165,19 @@ def kill_at(point: str, sample: str, scenario, warehouse, settings, landing, sta
 def drop_connection_inside_copy(sample: str, scenario, warehouse, settings, landing, stack) -> None:
     """pg_terminate_backend on the COPY's session: the task fails, Airflow retries, nothing doubles."""
     case = scenario(sample)
-    worker = start_dag(case["spec"])
     terminated = False
-    while worker.poll() is None:
-        pid = copy_in_progress(stack)
-        if pid and not terminated:
-            admin = psycopg2.connect(stack.postgres.dsn)
-            with admin.cursor() as cur:
-                cur.execute("SELECT pg_terminate_backend(%s)", (pid,))
-            admin.close()
-            terminated = True
+    with staging_copies_held(stack.postgres.dsn, 4, (case["table"],)):  # the first COPY is a window, not a race
+        worker = start_dag(case["spec"])
+        while worker.poll() is None:
+            pid = copy_in_progress(stack)
+            if pid and not terminated:
+                admin = psycopg2.connect(stack.postgres.dsn)
+                with admin.cursor() as cur:
+                    cur.execute("SELECT pg_terminate_backend(%s)", (pid,))
+                admin.close()
+                terminated = True
+            time.sleep(0.02)
+    assert terminated, "the COPY was never seen running: the fault was not injected"
     recover(case, warehouse, settings)
     check_invariants(case, warehouse, settings, landing)
 
@@ -257,14 +271,17 @@ def reload_killed(point: str, sample: str, scenario, warehouse, settings, landin
     """A DONE file reloaded with ``force``; the worker is killed at ``point``; recovery reloads it."""
     case = scenario(sample)
     first = loaded(case, warehouse, settings)
-    worker = start_dag(case["spec"], {"file_id": case["file_id"], "force": True})
-    outcome = kill_when(
-        worker,
-        lambda: (
-            row_of(warehouse, settings, case["file_id"])["attempts"] == 2
-            and KILL_POINTS[point](row_of(warehouse, settings, case["file_id"]), stack)
-        ),
-    )
+    # Its COPY is held open (4 s) so a kill "inside the COPY" is a window, not a race with a fast COPY.
+    held = copies_held_for(point, case, stack)
+    with held:
+        worker = start_dag(case["spec"], {"file_id": case["file_id"], "force": True})
+        outcome = kill_when(
+            worker,
+            lambda: (
+                row_of(warehouse, settings, case["file_id"])["attempts"] == 2
+                and KILL_POINTS[point](row_of(warehouse, settings, case["file_id"]), stack)
+            ),
+        )
     recover(case, warehouse, settings)
     row = row_of(warehouse, settings, case["file_id"])
     keys = {o["Key"] for o in landing.list_objects_v2(Bucket=BUCKET).get("Contents", [])}
@@ -291,7 +308,7 @@ def new_version_killed(point: str, scenario, warehouse, settings, landing, stack
     v2 = S3Object(BUCKET, case["key"], head["ContentLength"], head["ETag"].strip('"'), None, modified)
     register.register_object(warehouse, settings, v2, "seattle_weather", "test")
     # The new version is a small file: its COPY is held open (4 s) so the kill lands inside it.
-    held = staging_copies_held(stack.postgres.dsn, 4) if point == "inside_copy" else contextlib.nullcontext()
+    held = copies_held_for(point, case, stack)
     with held:
         worker = start_dag(case["spec"])
         outcome = kill_when(worker, lambda: KILL_POINTS[point](row_of(warehouse, settings, v2.file_id), stack))
