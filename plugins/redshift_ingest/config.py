@@ -39,7 +39,7 @@ COLUMN_TYPE = re.compile(
 )
 IAM_ROLE_ARN = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
 # Seconds between two register checks when a file type does not say (see Sensor).
-DEFAULT_POLL_SECONDS = {"deferrable": 5, "reschedule": 60}
+DEFAULT_POLL_SECONDS = {"deferrable": 2, "reschedule": 60}
 #: The start date of every DAG of the package (ingest and housekeeping): fixed, never now(); catchup is off.
 START_DATE = datetime(2026, 1, 1)
 
@@ -223,9 +223,10 @@ class Sensor(_Model):
     """How a run waits for a NEW file of its type in the register (see :mod:`redshift_ingest.sensors`).
 
     ``deferrable`` (the default): the wait runs in the triggerer, which asks the register every
-    ``poke_interval_seconds`` (default 5) with one query per triggerer for all waiting file types;
-    no worker slot is held while nothing comes. ``reschedule``: for environments without a
-    triggerer, the ``SqlSensor`` pokes from a worker every ``poke_interval_seconds`` (default 60),
+    ``poke_interval_seconds`` (default 2) with one query per triggerer for all waiting file types,
+    and ends the wait itself when a file is there; no worker slot is held while nothing comes.
+    ``reschedule``: for environments without a triggerer, the ``SqlSensor`` pokes from a worker
+    every ``poke_interval_seconds`` (default 60),
     taking a worker slot and a scheduler round trip per poke. After ``timeout_seconds`` of waiting
     the run ends skipped and the next one (``@continuous``) waits again.
     """
@@ -245,7 +246,7 @@ class Sensor(_Model):
 
     @property
     def interval_seconds(self) -> int:
-        """Seconds between two register checks: the configured value, else 5 (deferrable) or 60 (reschedule)."""
+        """Seconds between two register checks: the configured value, else 2 (deferrable) or 60 (reschedule)."""
         if self.poke_interval_seconds is not None:
             return self.poke_interval_seconds
         return DEFAULT_POLL_SECONDS[self.mode]

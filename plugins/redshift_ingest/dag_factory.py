@@ -1,10 +1,11 @@
-"""One factory, one DAG per file type: ``ingest_<name>``.
+"""One factory, one DAG per file type: ``ingest_<name>``, two tasks.
 
-``wait_for_new_file`` (the register sensor, deferred to the triggerer; skipped after its timeout) -> ``claim_files``
-(a batch, the newest file, or the file the params name) -> ``prepare_files`` -> ``copy_into_target``
-(creates the table when missing, COPYs the batch in one transaction) -> ``finish_files`` (archive,
-DONE, one alert). Files at fault are set aside by the step that finds them; a failure callback on
-every task marks what the failed step still held FAILED, keeps it and alerts the file type's channels.
+``wait_for_new_file`` (the register sensor, deferred to the triggerer, which ends it without a worker
+when a file is there; skipped after its timeout) -> ``load_files`` (claim a batch, the newest file, or
+the file the params name; prepare; create the table when missing and COPY the batch in one
+transaction; archive, DONE, one alert: :class:`~redshift_ingest.operators.ingest_files.IngestFilesOperator`).
+Files at fault are set aside by the step that finds them; a failure callback on every task marks what
+the failed step still held FAILED, keeps it and alerts the file type's channels.
 
 Building a DAG does no I/O beyond the config files already read: connections, S3 and the warehouse
 are touched inside tasks only. Parsing is kept cheap (the dag-processor parses every file type's DAG
@@ -17,11 +18,11 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import DAG, Param, task
+from airflow.sdk import DAG, Param
 
 from redshift_ingest.assets import asset_for
 from redshift_ingest.config import START_DATE, FileType, Settings
-from redshift_ingest.operators.copy_into_target import CopyIntoTargetOperator
+from redshift_ingest.operators.ingest_files import IngestFilesOperator
 from redshift_ingest.sensors import build_wait_sensor
 
 # The JSON Schema dialect of the run params. Airflow validates every Param with jsonschema each time it
@@ -136,30 +137,9 @@ def build_dag(file_type: FileType, settings: Settings) -> DAG:
         render_template_as_native_obj=False,
     ) as dag:
         wait_for_new_file = build_wait_sensor(file_type, settings)
-
-        @task(task_id="claim_files")
-        def claim_files(**context: Any) -> list[dict[str, Any]]:
-            from redshift_ingest import tasks
-
-            return tasks.claim_files(file_type, settings, context)
-
-        @task(task_id="prepare_files")
-        def prepare_files(claimed: list[dict[str, Any]], **context: Any) -> list[dict[str, Any]]:
-            from redshift_ingest import tasks
-
-            return tasks.prepare_files(file_type, settings, claimed, context)
-
-        @task(task_id="finish_files", outlets=[asset_for(file_type, settings)])
-        def finish_files(claimed: list[dict[str, Any]], **context: Any) -> dict[str, Any]:
-            from redshift_ingest import tasks
-
-            return tasks.finish_files(file_type, settings, claimed, context)
-
-        claimed = claim_files()
-        prepared = prepare_files(claimed)
         # The operator's plain arguments carry the COPY (rendered in the UI); file_type the register policy.
-        copy_into_target = CopyIntoTargetOperator(
-            task_id="copy_into_target",
+        load_files = IngestFilesOperator(
+            task_id="load_files",
             table=str(file_type.target.table),
             format=file_type.format,
             copy_options=file_type.copy_options.model_dump(exclude_defaults=True),
@@ -168,12 +148,8 @@ def build_dag(file_type: FileType, settings: Settings) -> DAG:
             staging_prefix=settings.staging_prefix,
             load_errors_source=settings.load_errors_source,
             file_type=file_type,
-            claimed_files=claimed,
-            prepared=prepared,
             settings=settings,
+            outlets=[asset_for(file_type, settings)],
         )
-        finished = finish_files(claimed)
-
-        wait_for_new_file >> claimed
-        prepared >> copy_into_target >> finished
+        wait_for_new_file >> load_files
     return dag

@@ -49,7 +49,8 @@ def claim_files(file_type: FileType, settings: Settings, context: dict[str, Any]
     - ``selection: latest``: the newest NEW file (older NEW ones become FILTERED_OUT).
     - ``selection: all``: the oldest NEW files, up to ``batch.max_files`` and ``batch.max_bytes``
       (:func:`register.claim_batch`).
-    - A cleared ``claim_files`` of a run whose attempt failed takes that run's files back.
+    - A retry or a cleared task of a run gets that run's own files again (whatever their status;
+      :func:`hold_files` takes back the ones it failed) and claims nothing new.
 
     :returns: the claimed files as dicts (XCom), in load order.
     :raises AirflowSkipException: nothing to claim (another run took it): the run ends skipped.
@@ -62,10 +63,10 @@ def claim_files(file_type: FileType, settings: Settings, context: dict[str, Any]
     run_id = context["run_id"]
     conn = _warehouse(settings)
     try:
-        resumed = register.failed_claims_of_run(conn, settings, file_type.name, run_id)
-        if resumed:  # a cleared claim step of a run whose attempt failed: take its files back
-            rows = [hold_claim(conn, settings, failed, run_id) for failed in resumed]
-            log.info("Resumed the claim of %d file(s) for this run", len(rows))
+        ran = register.files_of_run(conn, settings, file_type.name, run_id)
+        if ran:  # a retry or a cleared task of this run: its own files again, never new ones
+            rows = register.run_files(conn, settings, run_id, ran)
+            log.info("This run's %d file(s) again: each step resumes where the last attempt stopped", len(rows))
             return [register.claimed_from_row(row).to_xcom() for row in rows]
         if file_id:
             row = register.get_file(conn, settings, file_id)
@@ -563,17 +564,18 @@ class FailureHandler:
 
     def __call__(self, context: dict[str, Any]) -> None:
         error = context.get("exception")
-        message = f"{context['ti'].task_id} failed: {type(error).__name__}: {error}" if error else "task failed"
-        claimed = context["ti"].xcom_pull(task_ids="claim_files")
-        if not claimed:
-            log.error("No file claimed by this run; nothing to mark: %s", message)
-            return
-        claims = claims_of(claimed)
+        step = getattr(context.get("task"), "step", None)
+        where = f"{context['ti'].task_id} failed" + (f" in its {step} step" if step else "")
+        message = f"{where}: {type(error).__name__}: {error}" if error else where
         run_id = context["run_id"]
         quarantine = policy_of(error) is Policy.QUARANTINE
         conn = _warehouse(self.settings)
         try:
-            rows = register.run_files(conn, self.settings, run_id, [c.file_id for c in claims])
+            file_ids = register.files_of_run(conn, self.settings, self.file_type.name, run_id)
+            if not file_ids:
+                log.error("No file claimed by this run; nothing to mark: %s", message)
+                return
+            rows = register.run_files(conn, self.settings, run_id, file_ids)
             marked = 0
             for row in rows:
                 if row["status"] != register.IN_PROGRESS:
@@ -590,7 +592,7 @@ class FailureHandler:
                 )
                 metrics.file_failed(self.file_type.name)
                 marked += 1
-            rows = register.run_files(conn, self.settings, run_id, [c.file_id for c in claims])
+            rows = register.run_files(conn, self.settings, run_id, file_ids)
         finally:
             conn.close()
         failed = [r for r in rows if r["status"] in (register.FAILED, register.FILTERED_OUT)]

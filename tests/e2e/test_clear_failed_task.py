@@ -1,5 +1,5 @@
-"""Clearing a failed task redoes that step: the task takes its run's FAILED file back (out of
-quarantine), and nothing is loaded twice. The steps run as Airflow runs them for one run_id."""
+"""Clearing the failed ``load_files`` task redoes its work: the task takes its run's FAILED file back
+(out of quarantine), and nothing is loaded twice. The task runs as Airflow runs it for one run_id."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from redshift_ingest import register, tasks
 from redshift_ingest.config import FileType, default_file_types
 from redshift_ingest.errors import RunHadFailures
-from redshift_ingest.operators.copy_into_target import CopyIntoTargetOperator
+from redshift_ingest.operators.ingest_files import IngestFilesOperator
 from redshift_ingest.register import S3Object
 
 BUCKET = "example-landing-bucket"
@@ -21,13 +21,10 @@ BODY = (
 
 
 class _TI:
-    """The part of a task instance the failure callback reads (XCom of claim_files, log URL)."""
+    """The part of a task instance the failure callback reads (task id, log URL)."""
 
-    def __init__(self, task_id: str, claimed: dict) -> None:
-        self.task_id, self._claimed, self.log_url = task_id, claimed, None
-
-    def xcom_pull(self, task_ids: str):
-        return self._claimed if task_ids == "claim_files" else None
+    def __init__(self, task_id: str) -> None:
+        self.task_id, self.log_url = task_id, None
 
 
 def test_clear_the_failed_copy_after_fixing_the_table(landing, warehouse, settings, stack):
@@ -41,34 +38,30 @@ def test_clear_the_failed_copy_after_fixing_the_table(landing, warehouse, settin
     register.register_object(warehouse, settings, obj, ft.name, "test")
     context = {"run_id": "manual__clear", "params": {"file_id": None}, "dag": SimpleNamespace(dag_id=ft.dag_id)}
 
-    claimed = tasks.claim_files(ft, settings, context)
-    prepared = tasks.prepare_files(ft, settings, claimed, context)
     tasks.ensure_target_table(ft, settings)
     # Someone added a column by hand: the COPY fails on every row (not the file's fault).
     with warehouse.cursor() as cur:
         cur.execute("ALTER TABLE weather.cleared ADD COLUMN station varchar(8)")
     warehouse.commit()
-    copy = CopyIntoTargetOperator(
-        task_id="copy_into_target", file_type=ft, claimed_files=claimed, prepared=prepared, settings=settings
-    )
+    load = IngestFilesOperator(task_id="load_files", file_type=ft, settings=settings)
     try:
-        copy.execute(context)
+        load.execute(context)
         raise AssertionError("the COPY should have failed")
     except RunHadFailures as err:
-        tasks.FailureHandler(ft, settings)({**context, "exception": err, "ti": _TI("copy_into_target", claimed)})
+        tasks.FailureHandler(ft, settings)({**context, "exception": err, "ti": _TI("load_files"), "task": load})
     row = register.get_file(warehouse, settings, obj.file_id)
     warehouse.rollback()
     assert row["status"] == "FAILED" and row["quarantine_key"] == "quarantine/" + KEY
 
-    # The fix, then "Clear" on copy_into_target: the same run, the same task.
+    # The fix, then "Clear" on load_files: the same run, the same task.
     with warehouse.cursor() as cur:
         cur.execute("ALTER TABLE weather.cleared DROP COLUMN station")
     warehouse.commit()
-    result = copy.execute(context)["files"][0]
-    assert (result["rows_loaded"], result["rows_rejected"]) == (2, 0)
-    assert tasks.finish_files(ft, settings, claimed, context)["done"] == 1
-    # A second clear of the finished copy loads nothing.
-    assert copy.execute(context)["files"][0]["already_loaded"] is True
+    result = load.execute(context)
+    assert (result["claimed"], result["done"], result["rows_loaded"], result["rows_rejected"]) == (1, 1, 2, 0)
+    # A second clear of the finished run loads nothing and claims nothing new.
+    again = load.execute(context)
+    assert (again["claimed"], again["copies"], again["done"]) == (1, 0, 1)
     with warehouse.cursor() as cur:
         cur.execute("SELECT count(*) FROM weather.cleared")
         assert cur.fetchone()[0] == 2

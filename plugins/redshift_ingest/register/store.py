@@ -385,16 +385,10 @@ def require_claim(conn, settings: Settings, file_id: str, run_id: str) -> dict[s
     return row
 
 
-def failed_claim_of_run(conn, settings: Settings, file_type: str, run_id: str) -> str | None:
-    """The file_id this run claimed and failed, if any (a cleared ``claim_file`` resumes it)."""
-    failed = failed_claims_of_run(conn, settings, file_type, run_id)
-    return failed[0] if failed else None
-
-
-def failed_claims_of_run(conn, settings: Settings, file_type: str, run_id: str) -> list[str]:
-    """The file_ids this run claimed and failed, newest failure first (a cleared step resumes them)."""
+def files_of_run(conn, settings: Settings, file_type: str, run_id: str) -> list[str]:
+    """The file_ids of ``file_type`` that ``run_id`` claimed and still names, in load order; ends the read."""
     with conn.cursor() as cur:
-        _execute(cur, settings, "select_failed_of_run.sql", {"file_type": file_type, "run_id": run_id})
+        _execute(cur, settings, "select_files_of_run.sql", {"file_type": file_type, "run_id": run_id})
         ids = [row[0] for row in cur.fetchall()]
     conn.rollback()
     return ids

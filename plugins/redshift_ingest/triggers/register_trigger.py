@@ -22,7 +22,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from airflow.triggers.base import BaseTrigger, TriggerEvent
+from airflow.triggers.base import BaseTrigger, TaskSuccessEvent, TriggerEvent
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +140,10 @@ class NewFileTrigger(BaseTrigger):
     :param poll_interval: seconds between register checks.
     :param error_tolerance_seconds: seconds of failing checks before the error event.
     :param deadline: UNIX time (seconds) after which the wait ends with the timeout event; None: never.
+    :param end_from_trigger: when a file is there, end the deferred task successfully from the triggerer
+        (``TaskSuccessEvent``: Airflow's "Exiting deferred task from Triggers") instead of the found event,
+        so no worker slot is taken to resume it and the next task is scheduled at once. Errors and the
+        timeout still resume the task on a worker, which raises them.
     """
 
     def __init__(
@@ -147,11 +151,13 @@ class NewFileTrigger(BaseTrigger):
         conn_id: str,
         register_table: str,
         file_type: str,
-        poll_interval: float = 5.0,
+        poll_interval: float = 2.0,
         error_tolerance_seconds: float = 120.0,
         deadline: float | None = None,
+        end_from_trigger: bool = False,
     ) -> None:
         super().__init__()
+        self.end_from_trigger = end_from_trigger
         self.conn_id = conn_id
         self.register_table = register_table
         self.file_type = file_type
@@ -169,6 +175,7 @@ class NewFileTrigger(BaseTrigger):
                 "poll_interval": self.poll_interval,
                 "error_tolerance_seconds": self.error_tolerance_seconds,
                 "deadline": self.deadline,
+                "end_from_trigger": self.end_from_trigger,
             },
         )
 
@@ -187,7 +194,11 @@ class NewFileTrigger(BaseTrigger):
                 if poller.error is None:
                     failing_since = None
                     if new_files := poller.counts.get(self.file_type, 0):
-                        yield TriggerEvent({"status": FOUND, "file_type": self.file_type, "new_files": new_files})
+                        if self.end_from_trigger:  # the sensor succeeds here: no worker resumes it
+                            self.log.info("%d NEW file(s) of %s: the wait ends", new_files, self.file_type)
+                            yield TaskSuccessEvent()
+                        else:
+                            yield TriggerEvent({"status": FOUND, "file_type": self.file_type, "new_files": new_files})
                         return
                     continue
                 now = time.monotonic()

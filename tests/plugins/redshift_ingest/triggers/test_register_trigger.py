@@ -78,6 +78,22 @@ def test_fires_when_a_file_of_its_type_is_registered(landing, warehouse, setting
     assert RegisterPoller._pollers == {}, "the last trigger out stops the poller"
 
 
+def test_ends_the_task_from_the_triggerer_when_asked(landing, warehouse, settings):
+    """The sensor's trigger ends the wait itself (TaskSuccessEvent): no worker resumes the task."""
+    from airflow.triggers.base import TaskSuccessEvent
+    from airflow.utils.state import TaskInstanceState
+
+    async def scenario():
+        waiting = asyncio.create_task(anext(trigger("tweets", settings, poll_interval=0.2, end_from_trigger=True).run()))
+        await asyncio.sleep(0.5)
+        assert not waiting.done()
+        await asyncio.to_thread(register_file, warehouse, settings, "landing/tweets/b.jsonl", "tweets")
+        return await asyncio.wait_for(waiting, timeout=10)
+
+    event = asyncio.run(scenario())
+    assert isinstance(event, TaskSuccessEvent) and event.task_instance_state == TaskInstanceState.SUCCESS
+
+
 def test_an_unreachable_register_ends_in_an_error_event(monkeypatch, settings, stack):
     # A real connection to a port nothing listens on: psycopg2 fails to connect, as on an outage.
     monkeypatch.setenv("AIRFLOW_CONN_WAREHOUSE_DOWN", "postgres://u:p@127.0.0.1:9/dev?connect_timeout=2")
@@ -138,7 +154,7 @@ def test_a_fresh_warehouse_run_creates_the_register_defers_and_loads_the_next_fi
 
     assert seen == {"trigger_polling": True, "registered": True}
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
-    assert states["wait_for_new_file"] == "success" and states["finish_files"] == "success", states
+    assert states["wait_for_new_file"] == "success" and states["load_files"] == "success", states
     assert register.get_file(warehouse, settings, obj.file_id)["status"] == "DONE"
     warehouse.rollback()
 
@@ -163,4 +179,4 @@ def test_a_fresh_warehouse_with_no_file_ends_skipped_not_failed(landing, warehou
 
 def test_the_sensor_is_deferrable_by_default(settings):
     sensor = build_dag(next(iter(default_file_types())), settings).get_task("wait_for_new_file")
-    assert sensor.deferrable and sensor.poll_interval == 5 and sensor.timeout == 24 * 3600
+    assert sensor.deferrable and sensor.poll_interval == 2 and sensor.timeout == 24 * 3600
