@@ -1,6 +1,6 @@
 """The DAG run's note: what the run loaded, so the Airflow grid reads as a load history.
 
-At the end of every ingest run (``finish_files``, or the failure handler) the run's note is set to
+At the end of every ingest run (the archive step of ``load_files``, or the failure handler) the run's note is set to
 its outcome counts and its files (key, size, file_id, rows loaded and rejected). Airflow's task
 runtime cannot change a run's note, so the note goes through Airflow's public REST API
 (``PATCH /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}`` with ``update_mask=note``; the note holds at

@@ -338,6 +338,7 @@ def test_archive_refused_keeps_the_loaded_file_in_landing_until_replayed(landing
     assert row["loaded_at"] is not None and rows_in(warehouse, case["table"], case["file_id"]) == case["rows"]
     assert places_of(landing, case["key"]) == [""]
     assert "archive/" + case["key"] in row["error_message"] and "AccessDenied" in row["error_message"], row
+    assert row["error_message"].startswith("load_files failed in its archive step: LoadConfigError"), row
     assert alerted(stack, case["key"])
     replay(case, warehouse, settings)
     check("S3 refuses the archive", [case], warehouse, settings, landing)

@@ -1,7 +1,7 @@
 """The File register view inside the real Airflow UI, in headless Chromium.
 
 1. The weather table was changed by hand (an extra column the files do not have). A correct file
-   lands and its run (Trigger Dag with ``file_id``) fails in ``copy_into_target``: FAILED, quarantined.
+   lands and its run (Trigger Dag with ``file_id``) fails in ``load_files`` (its COPY): FAILED, quarantined.
 2. Browse -> **File register** (the plugin's view, inside the Airflow UI): the backlog table, the
    file list filtered to FAILED; the file's page shows its first error and its quarantine location.
 3. The table is fixed. **Replay** on the file's page: a run of ``ingest_seattle_weather`` with
@@ -61,7 +61,7 @@ def wait_for_file_status(page, expected: str) -> None:
 def test_find_a_failed_file_read_its_error_replay_it_and_see_it_done(local_airflow, page, artifacts, tmp_path):
     af = local_airflow
 
-    # 1. The table changed by hand; a correct file fails in copy_into_target.
+    # 1. The table changed by hand; a correct file fails in load_files' COPY.
     weather = next(ft for ft in default_file_types() if ft.name == "seattle_weather")
     af.sql("CREATE SCHEMA IF NOT EXISTS weather")
     af.sql(render(weather.target.ddl, target=weather.target.table.quoted))

@@ -4,10 +4,10 @@
 2. A good weather CSV lands and is registered: **Trigger Dag** with ``file_id`` in the config form
    ("Unpause on trigger" on) -> the run succeeds, the file is ``DONE`` with all its rows.
 3. Someone changes the target table by hand (an extra column the files do not have). A second,
-   correct file lands; triggered the same way, ``copy_into_target`` fails (Redshift error 1214,
+   correct file lands; triggered the same way, ``load_files`` fails in its COPY (Redshift error 1214,
    "Delimiter not found"): the file is ``FAILED`` and quarantined, and the alert goes out.
 4. The table is fixed (the column dropped); the file is not touched.
-5. In the UI, **Clear** the failed task ``copy_into_target`` (and its downstream tasks): it takes
+5. In the UI, **Clear** the failed task ``load_files``: it takes
    its run's FAILED file back out of quarantine and loads it -> ``DONE``, attempt 2, history kept,
    every row in the target exactly once.
 6. **Trigger Dag** with the first file's ``file_id`` and the ``force`` switch on: the DONE file is
@@ -145,7 +145,7 @@ def test_trigger_fail_fix_and_clear_the_run_in_the_ui(local_airflow, page, artif
     assert (good["status"], good["rows_loaded"], good["dag_id"]) == ("DONE", GOOD_ROWS, DAG_ID)
     assert good["run_id"] == run_good
 
-    # 3. The target table is changed by hand; a correct second file fails in copy_into_target.
+    # 3. The target table is changed by hand; a correct second file fails in load_files' COPY.
     af.sql(f"ALTER TABLE {TARGET} ADD COLUMN station varchar(16)")
     second = tmp_path / "2016-01.csv"
     second.write_text(SECOND_FILE_BODY)
@@ -155,7 +155,7 @@ def test_trigger_fail_fix_and_clear_the_run_in_the_ui(local_airflow, page, artif
     wait_for_run_state(page, "Failed")
     settle(page)
     shot(page, artifacts, "06-second-run-failed")
-    assert task_state_in_run_table(page, "copy_into_target") == "Failed"
+    assert task_state_in_run_table(page, "load_files") == "Failed"
     failed = af.register_row(files["second"])
     assert failed["status"] == "FAILED"
     assert failed["quarantine_key"] == "quarantine/landing/weather/2016-01.csv"
@@ -167,9 +167,9 @@ def test_trigger_fail_fix_and_clear_the_run_in_the_ui(local_airflow, page, artif
     # 4. The fix is in the table, not in the file.
     af.sql(f"ALTER TABLE {TARGET} DROP COLUMN station")
 
-    # 5. Clear the failed task in the UI (with its downstream tasks): copy_into_target takes its
-    #    run's FAILED file back out of quarantine and loads it.
-    page.goto(f"{af.ui}/dags/{DAG_ID}/runs/{run_second}/tasks/copy_into_target")
+    # 5. Clear the failed task in the UI: load_files takes its run's FAILED file back out of
+    #    quarantine and loads it.
+    page.goto(f"{af.ui}/dags/{DAG_ID}/runs/{run_second}/tasks/load_files")
     page.get_by_test_id("header-card").get_by_role("button", name="Press shift+c to clear").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_text("Affected Tasks").wait_for()
@@ -180,7 +180,7 @@ def test_trigger_fail_fix_and_clear_the_run_in_the_ui(local_airflow, page, artif
     wait_for_run_state(page, "Success")
     settle(page)
     cleared = shot(page, artifacts, "08-cleared-run-success")
-    assert task_state_in_run_table(page, "copy_into_target") == "Success"
+    assert task_state_in_run_table(page, "load_files") == "Success"
     assert af.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_second}")["state"] == "success"
 
     done = af.register_row(files["second"])

@@ -211,7 +211,7 @@ def test_glob_intersection(first, second, meet):
 
 def test_sensor_defaults_are_the_fast_mode():
     sensor = FileType.model_validate(GOOD).sensor
-    assert (sensor.mode, sensor.interval_seconds) == ("deferrable", 5)
+    assert (sensor.mode, sensor.interval_seconds) == ("deferrable", 2)
     assert FileType.model_validate(GOOD).schedule == "@continuous"
     slow = FileType.model_validate({**GOOD, "sensor": {"mode": "reschedule"}}).sensor
     assert slow.interval_seconds == 60
