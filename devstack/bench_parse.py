@@ -17,8 +17,9 @@ line::
 
 ``--breakdown`` also prints, per size, where the time of ``ingest_file_types.py`` goes (imports of the
 package, reading the configs, building the DAGs, serializing them). ``--floor`` prints Airflow's own
-cost at each size, without this package: building and serializing that many minimal DAGs of five
-plain tasks, with the ingest DAGs' two run params (draft-07 and default dialect) and without params.
+cost at each size, without this package: building and serializing that many minimal DAGs of two
+plain tasks (the ingest DAGs' shape), with the ingest DAGs' two run params (draft-07 and default
+dialect) and without params.
 A measurement, not a test.
 """
 
@@ -76,7 +77,7 @@ print(json.dumps({"imports": t1 - t0, "configs": t2 - t1, "build": t3 - t2, "ser
 """
 
 
-# Airflow's floor: N minimal five-task DAGs (no project code), built then serialized as above.
+# Airflow's floor: N minimal two-task DAGs (the ingest DAGs' shape; no project code), built then serialized as above.
 FLOOR = """
 import json, sys, time
 from datetime import datetime
@@ -102,7 +103,7 @@ def run(n, variant):
     for i in range(n):
         with DAG(dag_id=f"floor_{i}", schedule="@continuous", start_date=datetime(2026, 1, 1), catchup=False,
                  max_active_runs=1, params=params(variant)) as dag:
-            steps = [Step(task_id=f"step_{j}") for j in range(5)]
+            steps = [Step(task_id=f"step_{j}") for j in range(2)]
             for a, b in zip(steps, steps[1:]):
                 a >> b
         dags.append(dag)
@@ -181,7 +182,7 @@ def breakdown(include: Path, home: Path) -> dict[str, float]:
 
 
 def floor(size: int, home: Path) -> dict[str, float]:
-    """Seconds Airflow takes to build and serialize ``size`` minimal five-task DAGs, per params variant."""
+    """Seconds Airflow takes to build and serialize ``size`` minimal two-task DAGs, per params variant."""
     out = subprocess.run(
         [sys.executable, "-c", FLOOR, str(size)],
         env=_env(REPO / "include", home),
@@ -219,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         for size in args.sizes:
             parts = floor(size, home)
             print(
-                f"floor, {size} minimal 5-task DAGs (build + serialize): two params (default dialect) "
+                f"floor, {size} minimal 2-task DAGs (build + serialize): two params (default dialect) "
                 f"{parts['default']:.2f} s, two params (draft-07) {parts['draft7']:.2f} s, "
                 f"no params {parts['none']:.2f} s"
             )

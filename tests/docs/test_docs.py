@@ -241,7 +241,7 @@ def test_the_documented_example_is_the_shipped_seattle_weather_config():
     shipped = FileType.model_validate(shipped_yaml)
     differ = [key for key in shipped_yaml if key != "description" and getattr(shown, key) != getattr(shipped, key)]
     assert not differ, f"docs/file-types.md:{documented.line} differs from the shipped config in {differ}"
-    assert shown.sensor.interval_seconds == 5, "the example says the deferrable poll is every 5 s"
+    assert shown.sensor.interval_seconds == 2, "the example says the deferrable poll is every 2 s"
 
 
 def model_of(annotation: object) -> type[BaseModel] | None:

@@ -84,7 +84,9 @@ def test_ends_the_task_from_the_triggerer_when_asked(landing, warehouse, setting
     from airflow.utils.state import TaskInstanceState
 
     async def scenario():
-        waiting = asyncio.create_task(anext(trigger("tweets", settings, poll_interval=0.2, end_from_trigger=True).run()))
+        waiting = asyncio.create_task(
+            anext(trigger("tweets", settings, poll_interval=0.2, end_from_trigger=True).run())
+        )
         await asyncio.sleep(0.5)
         assert not waiting.done()
         await asyncio.to_thread(register_file, warehouse, settings, "landing/tweets/b.jsonl", "tweets")
