@@ -111,11 +111,13 @@ class RegisterSensor(SqlSensor):
         :raises AirflowSensorTimeout: no file before the timeout (skipped by ``soft_fail``).
         :raises RegisterUnavailable: the trigger reported an error (retried).
         """
-        from redshift_ingest.triggers.register_trigger import FOUND, TIMEOUT
+        from redshift_ingest.triggers.register_trigger import ERROR, FOUND, TIMEOUT
 
-        if event == SUCCESS:  # dag.test() resumes a task its trigger ended (the event's payload is the state)
-            self.log.info("NEW file(s) of %s in the register", self.file_type.name)
-            return
+        if isinstance(event, str):  # dag.test() resumes a task its trigger ended: the payload is the state
+            if event == SUCCESS:
+                self.log.info("NEW file(s) of %s in the register", self.file_type.name)
+                return
+            event = {"status": ERROR, "message": f"the trigger ended the task as {event}"}
         if event and event.get("status") == FOUND:
             self.log.info("%s NEW file(s) of %s in the register", event.get("new_files"), self.file_type.name)
             return
