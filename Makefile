@@ -40,7 +40,9 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt $(CONSTRAINTS) redshift
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.12.3
 	@# requirements.txt names the upstream constraints URL for MWAA; locally the same file comes from the repo.
 	grep -v '^--constraint' requirements.txt > $(VENV)/requirements.local.txt
-	$(BIN)/uv pip install --python $(BIN)/python --constraint $(CONSTRAINTS) \
+	@# Bytecode compiled at install (pip does it, uv only when asked): every Airflow process and test
+	@# would otherwise compile each module it imports, and PYTHONDONTWRITEBYTECODE keeps it from caching.
+	$(BIN)/uv pip install --python $(BIN)/python --constraint $(CONSTRAINTS) --compile-bytecode \
 		-r $(VENV)/requirements.local.txt -r requirements-dev.txt -e './redshift-local[test]'
 	touch $@
 

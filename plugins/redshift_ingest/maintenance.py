@@ -1,4 +1,12 @@
-"""The register's housekeeping DAGs: ``reap_expired_claims``, ``reconcile_landing`` and ``register_health``."""
+"""The register's housekeeping DAGs: ``reap_expired_claims``, ``reconcile_landing`` and ``register_health``.
+
+Their shape does not depend on the file types, so building them reads no file-type config: given no
+``file_types``, a task reads the deployed ones when it runs (the dag-processor parses this DAG file in a
+fresh process every time, and the ingest DAGs' file already reads every config). With a config refused,
+``reconcile_landing`` and ``register_health`` fail naming it (reconcile would otherwise register the refused
+type's keys as UNMATCHED); ``reap_expired_claims`` keeps releasing expired claims, alerting through the
+valid file types' channels.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +15,17 @@ from typing import Any
 
 from airflow.sdk import DAG, task
 
-from redshift_ingest.config import START_DATE, FileType, Settings
+from redshift_ingest.config import START_DATE, FileType, Settings, default_file_types, default_report
 
 OWNER = "data-platform"
 
 
-def build_reaper_dag(settings: Settings, file_types: tuple[FileType, ...]) -> DAG:
-    """``reap_expired_claims``: every 15 minutes, expired claims go back to NEW (or FAILED, alerted)."""
+def build_reaper_dag(settings: Settings, file_types: tuple[FileType, ...] | None = None) -> DAG:
+    """``reap_expired_claims``: every 15 minutes, expired claims go back to NEW (or FAILED, alerted).
+
+    :param file_types: whose alert channels a FAILED claim's alert uses; None: the deployed valid ones,
+        read when the task runs.
+    """
     with DAG(
         dag_id="reap_expired_claims",
         description="Return claims of dead runs to NEW, or FAILED after max_attempts",
@@ -37,7 +49,7 @@ def build_reaper_dag(settings: Settings, file_types: tuple[FileType, ...]) -> DA
                 reaped = reap_expired_claims(conn, settings)
             finally:
                 conn.close()
-            by_name = {ft.name: ft for ft in file_types}
+            by_name = {ft.name: ft for ft in (default_report().file_types if file_types is None else file_types)}
             for item in reaped:
                 file_type = by_name.get(item.file_type)
                 if item.outcome == "failed" and file_type is not None:
@@ -63,8 +75,12 @@ def build_reaper_dag(settings: Settings, file_types: tuple[FileType, ...]) -> DA
     return dag
 
 
-def build_reconcile_dag(settings: Settings, file_types: tuple[FileType, ...]) -> DAG:
-    """``reconcile_landing``: hourly, register what S3 events missed and report vanished objects."""
+def build_reconcile_dag(settings: Settings, file_types: tuple[FileType, ...] | None = None) -> DAG:
+    """``reconcile_landing``: hourly, register what S3 events missed and report vanished objects.
+
+    :param file_types: what landed keys are matched against; None: the deployed ones, read when the task
+        runs (:raises ConfigError: then, while any deployed config is refused).
+    """
     with DAG(
         dag_id="reconcile_landing",
         description="Register landed objects the S3 events missed; report registered objects that vanished",
@@ -85,10 +101,11 @@ def build_reconcile_dag(settings: Settings, file_types: tuple[FileType, ...]) ->
             from redshift_ingest.hooks.warehouse import WarehouseHook
             from redshift_ingest.registration import ensure_register_if_missing, reconcile
 
+            matched = default_file_types() if file_types is None else file_types  # first: a refused config stops it
             conn = WarehouseHook(warehouse_conn_id=settings.warehouse_conn_id).get_conn()
             try:
                 ensure_register_if_missing(conn, settings)  # the DAGs' user may not run the DDL
-                return reconcile(conn, settings, file_types, S3Hook(aws_conn_id=settings.aws_conn_id).get_conn())
+                return reconcile(conn, settings, matched, S3Hook(aws_conn_id=settings.aws_conn_id).get_conn())
             finally:
                 conn.close()
 
@@ -99,10 +116,14 @@ def build_reconcile_dag(settings: Settings, file_types: tuple[FileType, ...]) ->
 HEALTH_EVERY = timedelta(minutes=5)
 
 
-def build_health_dag(settings: Settings, file_types: tuple[FileType, ...]) -> DAG:
+def build_health_dag(settings: Settings, file_types: tuple[FileType, ...] | None = None) -> DAG:
     """``register_health``: every 5 minutes, the backlog metrics of every file type and the backlog
     and freshness alerts (``alerts.backlog_minutes``, ``alerts.expect_every``), once per incident
-    with a resolution message (state in ``<register>_alerts``; see :mod:`redshift_ingest.health`)."""
+    with a resolution message (state in ``<register>_alerts``; see :mod:`redshift_ingest.health`).
+
+    :param file_types: the file types checked; None: the deployed ones, read when the task runs
+        (:raises ConfigError: then, while any deployed config is refused).
+    """
     with DAG(
         dag_id="register_health",
         description="Backlog metrics per file type; backlog and silent-feed alerts, once per incident",
@@ -119,7 +140,7 @@ def build_health_dag(settings: Settings, file_types: tuple[FileType, ...]) -> DA
 
         @task(task_id="check_backlog_and_freshness")
         def check_backlog_and_freshness(**context: Any) -> dict[str, list[str]]:
-            return check_health(settings, file_types, context)
+            return check_health(settings, default_file_types() if file_types is None else file_types, context)
 
         check_backlog_and_freshness()
     return dag

@@ -10,6 +10,7 @@ import errno
 import hashlib
 import logging
 import tempfile
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +40,32 @@ def _warehouse(settings: Settings):
     return WarehouseHook(warehouse_conn_id=settings.warehouse_conn_id).get_conn()
 
 
+def run_request(params: Mapping[str, Any]) -> tuple[str | None, bool]:
+    """What a run was triggered with: the ``file_id`` to load (None: wait for NEW files) and ``force``.
+
+    The params declare no JSON Schema type (see :data:`redshift_ingest.dag_factory.PARAM_SCHEMA_DIALECT`),
+    and a run triggered through the API or the config JSON can carry any value: they are checked here.
+
+    :param params: the run's params (``context["params"]``: the defaults, overridden by the run's conf).
+    :returns: ``(file_id, force)``; a blank ``file_id`` is None.
+    :raises AirflowFailException: ``file_id`` is not a string or null, ``force`` is not true or false,
+        or ``force`` is given without a ``file_id``.
+    """
+    file_id, force = params.get("file_id"), params.get("force", False)
+    if file_id is not None and not isinstance(file_id, str):
+        raise AirflowFailException(
+            f"file_id must be a string (a file_id of the register) or null, got a {type(file_id).__name__}"
+        )
+    if force is None:
+        force = False
+    if not isinstance(force, bool):
+        raise AirflowFailException(f"force must be true or false, got a {type(force).__name__}")
+    file_id = (file_id or "").strip() or None
+    if force and not file_id:
+        raise AirflowFailException("force reloads one file: give its file_id too")
+    return file_id, force
+
+
 def claim_files(file_type: FileType, settings: Settings, context: dict[str, Any]) -> list[dict[str, Any]]:
     """Claim what this run loads: a batch, the newest file, or the file the params name.
 
@@ -56,10 +83,7 @@ def claim_files(file_type: FileType, settings: Settings, context: dict[str, Any]
     :raises AirflowSkipException: nothing to claim (another run took it): the run ends skipped.
     :raises AirflowFailException: the ``file_id`` param names a file that cannot be rerun.
     """
-    file_id = (context["params"].get("file_id") or "").strip() or None
-    force = bool(context["params"].get("force"))
-    if force and not file_id:
-        raise AirflowFailException("force reloads one file: give its file_id too")
+    file_id, force = run_request(context["params"])
     run_id = context["run_id"]
     conn = _warehouse(settings)
     try:

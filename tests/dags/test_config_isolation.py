@@ -23,6 +23,24 @@ print(json.dumps({"dags": sorted(bag.dag_ids), "errors": bag.import_errors}))
 """
 
 
+# The maintenance tasks' first step with no warehouse or S3 around: reading the deployed file types.
+MAINTENANCE = """
+import json
+from redshift_ingest.config import ConfigError, default_settings
+from redshift_ingest.maintenance import build_health_dag, build_reconcile_dag
+refused = {}
+for dag, kwargs in ((build_reconcile_dag(default_settings()), {}), (build_health_dag(default_settings()), None)):
+    [task] = dag.tasks
+    try:
+        task.python_callable(**({"dag": dag, "run_id": "r"} if kwargs is None else kwargs))
+    except ConfigError as err:
+        refused[dag.dag_id] = str(err)
+    except Exception as err:
+        refused[dag.dag_id] = f"not refused for the config: {type(err).__name__}: {err}"
+print(json.dumps(refused))
+"""
+
+
 def parse_dag_folder(include: Path) -> dict:
     env = {**os.environ, "REDSHIFT_INGEST_INCLUDE_DIR": str(include)}
     out = subprocess.run(
@@ -46,12 +64,22 @@ def test_a_broken_config_is_an_import_error_and_the_others_load(tmp_path):
 
     assert [d for d in parsed["dags"] if d.startswith("ingest_")] == shipped
     errors = {Path(path).name: message for path, message in parsed["errors"].items()}
-    # The maintenance DAGs stop too (on purpose: reconcile would register a refused type's keys as
-    # UNMATCHED); the ingest DAGs of every valid file type keep running.
-    assert set(errors) == {"ingest_config_errors.py", "register_maintenance.py"}
+    # The ingest DAGs of every valid file type and the maintenance DAGs (which read no config to parse) load.
+    assert set(errors) == {"ingest_config_errors.py"}
+    assert {"reap_expired_claims", "reconcile_landing", "register_health"} <= set(parsed["dags"])
     message = errors["ingest_config_errors.py"]
     assert f"{configs / 'broken.yaml'}: cannot read YAML" in message
     assert f"{configs / 'weather_elsewhere.yaml'}: source.prefix: 'inbox/' is outside the landing prefix" in message
+
+    # Their runs refuse to start while a config is refused, before touching the warehouse or S3 (reconcile
+    # would register a refused type's keys as UNMATCHED), naming the refused file.
+    env = {**os.environ, "REDSHIFT_INGEST_INCLUDE_DIR": str(include)}
+    out = subprocess.run(
+        [sys.executable, "-c", MAINTENANCE], env=env, cwd=REPO, capture_output=True, text=True, check=True
+    )
+    refused = json.loads(out.stdout.strip().splitlines()[-1])
+    assert set(refused) == {"reconcile_landing", "register_health"}
+    assert all(f"{configs / 'broken.yaml'}: cannot read YAML" in m for m in refused.values()), refused
 
 
 def test_a_worker_builds_only_the_dag_of_its_task():

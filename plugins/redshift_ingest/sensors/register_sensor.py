@@ -132,12 +132,13 @@ def _count_new_files_sql(settings: Settings) -> str:
     return render_register("count_new_files.sql", settings)
 
 
-def build_wait_sensor(file_type: FileType, settings: Settings) -> RegisterSensor:
+def build_wait_sensor(file_type: FileType, settings: Settings, **task_args: Any) -> RegisterSensor:
     """The ``wait_for_new_file`` task of a file type's ingest DAG (call inside the ``with DAG`` block).
 
     Deferrable by default (``sensor.mode``); a ``file_id`` run param skips the wait. Errors other than
     "no file yet" are retried with the file type's ``retries`` and backoff (from the DAG's
-    default_args); the wait ends skipped after ``sensor.timeout_seconds``.
+    default_args); the wait ends skipped after ``sensor.timeout_seconds``. ``task_args`` go to the
+    operator as they are (e.g. ``on_failure_callback``).
     """
     deferrable = file_type.sensor.mode == "deferrable"
     return RegisterSensor(
@@ -152,4 +153,5 @@ def build_wait_sensor(file_type: FileType, settings: Settings) -> RegisterSensor
         poke_interval=file_type.sensor.interval_seconds,
         timeout=file_type.sensor.timeout_seconds,
         soft_fail=True,
+        **task_args,
     )
