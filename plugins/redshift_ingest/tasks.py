@@ -81,7 +81,8 @@ def claim_files(file_type: FileType, settings: Settings, context: dict[str, Any]
 
     :returns: the claimed files as dicts (XCom), in load order.
     :raises AirflowSkipException: nothing to claim (another run took it): the run ends skipped.
-    :raises AirflowFailException: the ``file_id`` param names a file that cannot be rerun.
+    :raises AirflowFailException: the params are not a valid request (:func:`run_request`), or the
+        ``file_id`` param names a file that cannot be rerun.
     """
     file_id, force = run_request(context["params"])
     run_id = context["run_id"]
