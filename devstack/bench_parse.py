@@ -45,12 +45,17 @@ from devstack.stack import REPO, airflow_home_env
 SIZES = (10, 200, 1000)
 
 # What the dag-processor manager has imported before it forks a parsing child (its own module and the
-# serialized-DAG model it writes with), and its gc.freeze() before the parsing loop.
-PARSER = """
-import json, sys, time
+# serialized-DAG model it writes with), and its gc.freeze() before the parsing loop: every script starts so.
+MANAGER_STATE = """
 import airflow, airflow.sdk, airflow.models, jinja2, pydantic, sqlalchemy, yaml, psycopg2, structlog
 import airflow.dag_processing.manager, airflow.models.serialized_dag, gc
 gc.freeze()  # as the manager does before it forks a parsing child
+"""
+
+PARSER = (
+    MANAGER_STATE
+    + """
+import json, sys, time
 from airflow.dag_processing.dagbag import BundleDagBag
 from airflow.dag_processing.processor import _serialize_dags
 from pathlib import Path
@@ -62,12 +67,12 @@ serialized, errors = _serialize_dags(bag, structlog.get_logger())
 elapsed = time.perf_counter() - started
 print(json.dumps({"seconds": elapsed, "dags": len(serialized), "errors": {**bag.import_errors, **errors}}))
 """
+)
 
-BREAKDOWN = """
+BREAKDOWN = (
+    MANAGER_STATE
+    + """
 import json, time
-import airflow, airflow.sdk, airflow.models, jinja2, pydantic, sqlalchemy, yaml, psycopg2, structlog
-import airflow.dag_processing.manager, airflow.models.serialized_dag, gc
-gc.freeze()  # as the manager does before it forks a parsing child
 from airflow.dag_processing.processor import _serialize_dags
 from airflow.dag_processing.dagbag import DagBag
 t0 = time.perf_counter()
@@ -84,15 +89,15 @@ _serialize_dags(bag, structlog.get_logger())
 t4 = time.perf_counter()
 print(json.dumps({"imports": t1 - t0, "configs": t2 - t1, "build": t3 - t2, "serialize": t4 - t3}))
 """
+)
 
 
 # Airflow's floor: N minimal two-task DAGs (the ingest DAGs' shape; no project code), built then serialized as above.
-FLOOR = """
+FLOOR = (
+    MANAGER_STATE
+    + """
 import json, sys, time
 from datetime import datetime
-import airflow, airflow.sdk, airflow.models, jinja2, pydantic, sqlalchemy, yaml, psycopg2, structlog
-import airflow.dag_processing.manager, airflow.models.serialized_dag, gc
-gc.freeze()  # as the manager does before it forks a parsing child
 from airflow.dag_processing.dagbag import DagBag
 from airflow.dag_processing.processor import _serialize_dags
 from airflow.sdk import DAG, BaseOperator, Param
@@ -131,6 +136,7 @@ n = int(sys.argv[1])
 run(5, "ours")  # first-use costs (imports, schema defaults) a long-running processor has already paid
 print(json.dumps({variant: run(n, variant) for variant in ("ours", "typed", "none")}))
 """
+)
 
 
 def make_include(target: Path, size: int) -> Path:
