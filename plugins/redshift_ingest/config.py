@@ -22,6 +22,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from redshift_ingest import paths
+from redshift_ingest.yaml_cache import ParsedYamlCache, cache_dir
 
 # Redshift "Names and identifiers": standard identifiers are ASCII letters, digits, underscore and
 # dollar sign, start with a letter or underscore, at most 127 bytes. We accept that set, lower case
@@ -53,7 +54,9 @@ class ConfigError(ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # defer_build: a model's validator is built when it first validates, not when this module is imported
+    # (the maintenance DAGs' file imports it and validates only Settings).
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 def quote_identifier(name: str) -> str:
@@ -487,10 +490,20 @@ class Settings(_Model):
         return timedelta(minutes=self.lease_minutes)
 
 
+@cache
+def _yaml_cache() -> ParsedYamlCache:
+    """This process's parsed-YAML cache (see :mod:`redshift_ingest.yaml_cache`)."""
+    return ParsedYamlCache(cache_dir())
+
+
+def _parse_yaml(raw: bytes) -> object:
+    return yaml.load(raw.decode("utf-8"), Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
+
+
 def _read_yaml(path: Path) -> dict:
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
-    except (OSError, yaml.YAMLError) as err:
+        data = _yaml_cache().parse(path.read_bytes(), _parse_yaml)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         raise ConfigError(f"{path}: cannot read YAML: {err}") from err
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
@@ -584,6 +597,7 @@ def check_file_types(directory: Path | None = None, settings: Settings | None = 
     for path, message in _conflicts(valid):
         errors.setdefault(path, []).append(f"{path}: {message}")
     refused = set(errors)
+    _yaml_cache().save()  # what this parse read, for the next one (a fresh process, to the dag-processor)
     return FileTypesReport(
         file_types=tuple(ft for path, ft in valid.items() if path not in refused),
         errors={path: "\n".join(messages) for path, messages in errors.items()},

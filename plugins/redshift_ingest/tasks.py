@@ -43,10 +43,12 @@ def _warehouse(settings: Settings):
 def run_request(params: Mapping[str, Any]) -> tuple[str | None, bool]:
     """What a run was triggered with: the ``file_id`` to load (None: wait for NEW files) and ``force``.
 
-    The params declare no JSON Schema type (see :data:`redshift_ingest.dag_factory.PARAM_SCHEMA_DIALECT`),
-    and a run triggered through the API or the config JSON can carry any value: they are checked here.
+    The ingest DAGs declare no params (see :mod:`redshift_ingest.dag_factory`): the request is the run's
+    conf (Trigger Dag's configuration JSON, the File register view, the REST API), which can carry any
+    value, so it is checked here. Keys other than ``file_id`` and ``force`` are ignored.
 
-    :param params: the run's params (``context["params"]``: the defaults, overridden by the run's conf).
+    :param params: the run's params (``context["params"]``: the run's conf, with Airflow's default
+        ``core.dag_run_conf_overrides_params = True``); a scheduled run has neither key.
     :returns: ``(file_id, force)``; a blank ``file_id`` is None.
     :raises AirflowFailException: ``file_id`` is not a string or null, ``force`` is not true or false,
         or ``force`` is given without a ``file_id``.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import warnings
 from pathlib import Path
 
@@ -50,13 +49,14 @@ def test_dag_policy(dagbag, file_type):
     assert dag.catchup is False
     assert dag.max_active_runs == 1
     assert dag.doc_md and file_type.name in dag.doc_md
-    assert "file_id" in dag.params
+    assert '{"file_id": "<file_id>"}' in dag.doc_md  # how to rerun one file: no params, the run's conf
     # Two task boundaries cost seconds per file (docs/performance.md): the wait, then the load.
     assert [t.task_id for t in dag.topological_sort()] == ["wait_for_new_file", "load_files"]
     for task in dag.tasks:
         assert task.on_failure_callback, f"{task.task_id} has no failure callback"
         # The sensor too: a register it cannot read is retried, not a failed run.
         assert task.retries == file_type.retries and task.retry_exponential_backoff
+        assert task.retry_delay.total_seconds() == file_type.retry_delay_seconds and task.owner == file_type.owner
     # The fast mode is the default and what the shipped configs use.
     assert type(dag.timetable).__name__ == "ContinuousTimetable"
     sensor = dag.get_task("wait_for_new_file")
@@ -141,27 +141,17 @@ def test_parsing_imports_no_task_code():
     assert loaded == []
 
 
-def test_run_params_in_the_trigger_form(dagbag):
-    """``file_id`` (default "") and ``force`` (default false), with descriptions, in the serialized DAG (what
-    the UI's trigger form is built from) and on every task; their schemas name draft-07 and no type (the
-    form takes a text field and a switch from the defaults; ``tasks.run_request`` checks the values)."""
+def test_no_run_params(dagbag):
+    """The ingest DAGs declare no params and no default_args, neither in the serialized DAG (what the
+    dag-processor writes at every parse) nor on any task: a run is asked for a file by its conf, checked by
+    ``tasks.run_request`` (tests/plugins/redshift_ingest/test_run_request.py; e2e: test_replay.py)."""
     from airflow.serialization.serialized_objects import DagSerialization
-
-    from redshift_ingest.dag_factory import PARAM_SCHEMA_DIALECT
 
     bag, _ = dagbag
     for file_type in default_file_types():
         dag = bag.dags[file_type.dag_id]
+        assert not dag.params and not dag.default_args
         serialized = DagSerialization.to_dict(dag)["dag"]
-        params = dict(serialized["params"])
-        assert list(params) == ["file_id", "force"]
-        assert params["file_id"]["default"] == "" and params["force"]["default"] is False
-        assert all(p["description"] for p in params.values())
-        schemas = {name: DagSerialization.deserialize(p["schema"]) for name, p in params.items()}
-        assert schemas == {name: {"$schema": PARAM_SCHEMA_DIALECT} for name in params}
+        assert not serialized.get("params") and not serialized.get("default_args")
         for task in serialized["tasks"]:
-            assert [name for name, _ in task["__var"]["params"]] == ["file_id", "force"]
-        assert dag.params.validate() == {"file_id": "", "force": False}
-    # Copies: resolving a value sets it on the Param, and the DagBag is shared by this module's tests.
-    params = bag.dags[default_file_types()[0].dag_id].params
-    assert copy.copy(params.get_param("file_id")).resolve("f-1") == "f-1"
+            assert not task["__var"].get("params"), task["__var"]["task_id"]

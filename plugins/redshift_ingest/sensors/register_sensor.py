@@ -135,10 +135,10 @@ def _count_new_files_sql(settings: Settings) -> str:
 def build_wait_sensor(file_type: FileType, settings: Settings, **task_args: Any) -> RegisterSensor:
     """The ``wait_for_new_file`` task of a file type's ingest DAG (call inside the ``with DAG`` block).
 
-    Deferrable by default (``sensor.mode``); a ``file_id`` run param skips the wait. Errors other than
-    "no file yet" are retried with the file type's ``retries`` and backoff (from the DAG's
-    default_args); the wait ends skipped after ``sensor.timeout_seconds``. ``task_args`` go to the
-    operator as they are (e.g. ``on_failure_callback``).
+    Deferrable by default (``sensor.mode``); a run whose conf names a ``file_id`` does not wait; the wait ends
+    skipped after ``sensor.timeout_seconds``. ``task_args`` go to the operator as they are: the ingest
+    DAG passes the file type's ``retries`` and backoff (errors other than "no file yet" are retried),
+    its owner and ``on_failure_callback``.
     """
     deferrable = file_type.sensor.mode == "deferrable"
     return RegisterSensor(
@@ -146,7 +146,7 @@ def build_wait_sensor(file_type: FileType, settings: Settings, **task_args: Any)
         file_type=file_type,
         settings=settings,
         sql=_count_new_files_sql(settings),
-        parameters={"file_type": file_type.name, "file_id": "{{ params.file_id or '' }}"},
+        parameters={"file_type": file_type.name, "file_id": "{{ params.get('file_id') or '' }}"},
         deferrable=deferrable,
         poll_interval=file_type.sensor.interval_seconds,
         mode="poke" if deferrable else "reschedule",
