@@ -9,8 +9,10 @@ the garbage collector's reach (``gc.freeze()``, as the manager does), then times
 plus the serialization of its DAGs (``airflow.dag_processing.processor._serialize_dags``). The
 folder's time is the sum over its files.
 
-Imports come from bytecode caches, as on a running dag-processor (its first parse writes them): an untimed
-first parse of each size writes them under the workdir (``PYTHONPYCACHEPREFIX``), not into the sources.
+Imports come from bytecode caches and the configs' data from the parsed-YAML cache
+(:mod:`redshift_ingest.yaml_cache`), as on a running dag-processor (its first parse writes them): an
+untimed first parse of each size writes them under the workdir (``PYTHONPYCACHEPREFIX``,
+``REDSHIFT_INGEST_CACHE_DIR``), not into the sources or the home directory.
 
 The file types: the 10 shipped ones, plus copies under ``landing/b<k>/`` (own prefix, own table) up to
 200 and 1000, written to a copy of ``include/`` that ``REDSHIFT_INGEST_INCLUDE_DIR`` points at.
@@ -162,14 +164,16 @@ def make_include(target: Path, size: int) -> Path:
 
 def _env(include: Path, home: Path) -> dict[str, str]:
     # No import timeout: on a busy machine the measurement must not turn into an import error.
-    # Bytecode is cached (under the workdir, not in the source tree) as on a running dag-processor, which
-    # writes it on its first parse: without it every parse would compile each module it imports again.
+    # Bytecode and the parsed YAML are cached (under the workdir, not in the source tree or ~/.cache) as on
+    # a running dag-processor, whose first parse writes them: without the bytecode every parse would compile
+    # each module it imports again.
     env = {
         **os.environ,
         **airflow_home_env(home),
         "REDSHIFT_INGEST_INCLUDE_DIR": str(include),
         "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "3600",
         "PYTHONPYCACHEPREFIX": str(home.parent / "pycache"),
+        "REDSHIFT_INGEST_CACHE_DIR": str(home.parent / "yaml-cache"),
     }
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env

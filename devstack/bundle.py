@@ -94,8 +94,9 @@ def build(out: Path, repo: Path = REPO) -> Bundle:
     for needed in (dags_src, include_src, plugins_src, requirements_src):
         if not needed.exists():
             raise FileNotFoundError(f"{needed} is missing: not a checkout of this project?")
-    if (dags_src / "include").exists():
-        raise FileExistsError(f"{dags_src / 'include'} exists: the bundle puts include/ there itself")
+    # An empty dags/include/ is the mount point docker-compose leaves behind (it mounts ./include there).
+    if (dags_src / "include").exists() and any((dags_src / "include").iterdir()):
+        raise FileExistsError(f"{dags_src / 'include'} has files: the bundle puts include/ there itself")
     if not any(plugins_src.glob("*/__init__.py")):
         raise FileNotFoundError(f"no package (dir with __init__.py) under {plugins_src}")
 

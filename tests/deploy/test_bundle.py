@@ -89,8 +89,11 @@ def test_airflowignore_keeps_include_out_of_dag_discovery(project: Path, tmp_pat
 
 
 def test_refuses_dags_include(project: Path, tmp_path: Path):
-    (project / "dags" / "include").mkdir()
-    with pytest.raises(FileExistsError):
+    (project / "dags" / "include").mkdir()  # empty: the mount point docker-compose leaves behind
+    built = bundle.build(tmp_path / "dist", repo=project)
+    assert (built.dags / "include" / "config").is_dir()
+    (project / "dags" / "include" / "stray.sql").write_text("SELECT 1;\n")
+    with pytest.raises(FileExistsError, match="has files"):
         bundle.build(tmp_path / "dist", repo=project)
 
 

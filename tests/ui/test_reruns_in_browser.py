@@ -1,8 +1,8 @@
 """Reruns from the real Airflow UI, end to end, in headless Chromium.
 
 1. Log in; open ``ingest_seattle_weather`` from the Dags list.
-2. A good weather CSV lands and is registered: **Trigger Dag** with ``file_id`` in the config form
-   ("Unpause on trigger" on) -> the run succeeds, the file is ``DONE`` with all its rows.
+2. A good weather CSV lands and is registered: **Trigger Dag** with ``{"file_id": ...}`` as its
+   configuration JSON ("Unpause on trigger" on) -> the run succeeds, the file is ``DONE`` with all its rows.
 3. Someone changes the target table by hand (an extra column the files do not have). A second,
    correct file lands; triggered the same way, ``load_files`` fails in its COPY (Redshift error 1214,
    "Delimiter not found"): the file is ``FAILED`` and quarantined, and the alert goes out.
@@ -10,7 +10,7 @@
 5. In the UI, **Clear** the failed task ``load_files``: it takes
    its run's FAILED file back out of quarantine and loads it -> ``DONE``, attempt 2, history kept,
    every row in the target exactly once.
-6. **Trigger Dag** with the first file's ``file_id`` and the ``force`` switch on: the DONE file is
+6. **Trigger Dag** with the first file's ``file_id`` and ``"force": true``: the DONE file is
    reloaded (back from the archive, COPY again) and its rows are replaced, not doubled.
 
 Airflow's REST API is only used to cross-check states; every action is a click in the UI.
@@ -64,21 +64,27 @@ def login(page, ui: str, username: str, password: str) -> None:
 
 
 def trigger_with_file_id(page, artifacts: Path, file_id: str, step: str, force: bool = False) -> str:
-    """On the DAG page: Trigger -> config form ``file_id`` (and the ``force`` switch) -> Trigger.
-    Returns the new run's id."""
+    """On the DAG page: Trigger -> Advanced Options -> Configuration JSON ``{"file_id": ...}`` (and
+    ``"force": true``) -> Trigger, typed as a person would. Returns the new run's id.
+
+    The ingest DAGs declare no params (they would cost a third of every parse), so the form has no
+    fields of its own: the request is the run's conf. The editor is Monaco, which closes brackets and
+    quotes as they are typed and types over the closing ones, so typing the JSON whole gives it back."""
     page.get_by_test_id("trigger-dag-button").click()
     dialog = page.get_by_role("dialog")
-    file_id_input = dialog.locator("input[name='element_file_id']")
-    file_id_input.wait_for()
+    dialog.get_by_text("Advanced Options").click()
+    editor = dialog.locator(".monaco-editor").last
+    editor.wait_for()
     # Offered only while the DAG is paused: keep it on, so the triggered run is scheduled.
     unpause = dialog.get_by_role("checkbox", name=f"Unpause {DAG_ID} on trigger")
     if unpause.count() and not unpause.is_checked():
         dialog.get_by_text(f"Unpause {DAG_ID} on trigger").click()
-    file_id_input.fill(file_id)
-    if force:
-        switch = dialog.locator("input[name='element_force']")
-        dialog.locator("label:has(input[name='element_force'])").click()  # the switch's root label
-        assert switch.is_checked()
+    editor.click()
+    page.keyboard.press("ControlOrMeta+A")
+    page.keyboard.press("Backspace")
+    conf = f'{{"file_id": "{file_id}"' + (', "force": true' if force else "") + "}"
+    page.keyboard.type(conf)
+    dialog.get_by_text("Configuration JSON").click()  # leave the editor: the form takes the JSON on blur
     shot(page, artifacts, f"{step}-trigger-form")
     dialog.get_by_test_id("trigger-dag-submit").click()
     page.wait_for_url(re.compile(rf"/dags/{DAG_ID}/runs/[^/?]+"))
@@ -140,7 +146,8 @@ def test_trigger_fail_fix_and_clear_the_run_in_the_ui(local_airflow, page, artif
     settle(page)
     shot(page, artifacts, "04-first-run-success")
     assert af.get(f"/api/v2/dags/{DAG_ID}")["is_paused"] is False  # unpaused by the trigger form
-    assert af.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_good}")["state"] == "success"
+    run = af.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_good}")
+    assert run["state"] == "success" and run["conf"] == {"file_id": files["good"]}
     good = af.register_row(files["good"])
     assert (good["status"], good["rows_loaded"], good["dag_id"]) == ("DONE", GOOD_ROWS, DAG_ID)
     assert good["run_id"] == run_good
