@@ -19,6 +19,7 @@ Airflow's REST API is only used to cross-check states; every action is a click i
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -65,11 +66,10 @@ def login(page, ui: str, username: str, password: str) -> None:
 
 def trigger_with_file_id(page, artifacts: Path, file_id: str, step: str, force: bool = False) -> str:
     """On the DAG page: Trigger -> Advanced Options -> Configuration JSON ``{"file_id": ...}`` (and
-    ``"force": true``) -> Trigger, typed as a person would. Returns the new run's id.
+    ``"force": true``, pasted as a person would) -> Trigger. Returns the new run's id.
 
     The ingest DAGs declare no params (they would cost a third of every parse), so the form has no
-    fields of its own: the request is the run's conf. The editor is Monaco, which closes brackets and
-    quotes as they are typed and types over the closing ones, so typing the JSON whole gives it back."""
+    fields of its own: the request is the run's conf, entered in the form's JSON editor (Monaco)."""
     page.get_by_test_id("trigger-dag-button").click()
     dialog = page.get_by_role("dialog")
     dialog.get_by_text("Advanced Options").click()
@@ -79,11 +79,16 @@ def trigger_with_file_id(page, artifacts: Path, file_id: str, step: str, force: 
     unpause = dialog.get_by_role("checkbox", name=f"Unpause {DAG_ID} on trigger")
     if unpause.count() and not unpause.is_checked():
         dialog.get_by_text(f"Unpause {DAG_ID} on trigger").click()
-    editor.click()
-    page.keyboard.press("ControlOrMeta+A")
-    page.keyboard.press("Backspace")
-    conf = f'{{"file_id": "{file_id}"' + (', "force": true' if force else "") + "}"
-    page.keyboard.type(conf)
+    wanted = {"file_id": file_id, **({"force": True} if force else {})}
+    for _ in range(3):  # the editor applies input asynchronously: check what it holds, enter it again if wrong
+        editor.click()
+        page.keyboard.press("ControlOrMeta+A")
+        page.keyboard.press("Backspace")
+        page.keyboard.insert_text(json.dumps(wanted))  # one input event, as a paste: no auto-closed quotes
+        page.wait_for_timeout(300)
+        if _editor_json(editor) == wanted:
+            break
+    assert _editor_json(editor) == wanted, editor.locator(".view-lines").inner_text()
     dialog.get_by_text("Configuration JSON").click()  # leave the editor: the form takes the JSON on blur
     shot(page, artifacts, f"{step}-trigger-form")
     dialog.get_by_test_id("trigger-dag-submit").click()
@@ -91,6 +96,16 @@ def trigger_with_file_id(page, artifacts: Path, file_id: str, step: str, force: 
     match = re.search(rf"/dags/{DAG_ID}/runs/([^/?]+)", page.url)
     assert match, page.url
     return unquote(match.group(1))
+
+
+def _editor_json(editor) -> object:
+    """The JSON a Monaco editor shows (its rendered lines; None when it does not parse)."""
+    # One JSON line, maybe wrapped on screen (wordWrap): the wraps are not in the text.
+    text = editor.locator(".view-lines").inner_text().replace("\xa0", " ").replace("\n", "")
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 def wait_for_run_state(page, expected: str) -> None:
