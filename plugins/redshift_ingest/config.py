@@ -492,7 +492,8 @@ class Settings(_Model):
 
 @cache
 def _yaml_cache() -> ParsedYamlCache:
-    """This process's parsed-YAML cache (see :mod:`redshift_ingest.yaml_cache`)."""
+    """This process's parsed-YAML cache (see :mod:`redshift_ingest.yaml_cache`), used where every config is
+    read (:func:`check_file_types`); reading one file (a worker's :func:`deployed_file_type`) parses it."""
     return ParsedYamlCache(cache_dir())
 
 
@@ -500,9 +501,10 @@ def _parse_yaml(raw: bytes) -> object:
     return yaml.load(raw.decode("utf-8"), Loader=_YAML_LOADER)  # noqa: S506 - a safe loader
 
 
-def _read_yaml(path: Path) -> dict:
+def _read_yaml(path: Path, cache: ParsedYamlCache | None = None) -> dict:
     try:
-        data = _yaml_cache().parse(path.read_bytes(), _parse_yaml)
+        raw = path.read_bytes()
+        data = cache.parse(raw, _parse_yaml) if cache is not None else _parse_yaml(raw)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         raise ConfigError(f"{path}: cannot read YAML: {err}") from err
     if not isinstance(data, dict):
@@ -518,23 +520,26 @@ def _describe(path: Path, err: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def load_settings(path: Path | None = None) -> Settings:
-    """Read and validate ``settings.yaml``. :raises ConfigError: naming the file and field."""
+def load_settings(path: Path | None = None, *, cache: ParsedYamlCache | None = None) -> Settings:
+    """Read and validate ``settings.yaml`` (its parsed YAML from ``cache`` when given).
+
+    :raises ConfigError: naming the file and field.
+    """
     path = path or paths.include_dir() / "config" / "settings.yaml"
     try:
-        return Settings.model_validate(_read_yaml(path))
+        return Settings.model_validate(_read_yaml(path, cache))
     except ValidationError as err:
         raise ConfigError(_describe(path, err)) from err
 
 
-def load_file_type(path: Path) -> FileType:
-    """Read and validate one file-type YAML file.
+def load_file_type(path: Path, *, cache: ParsedYamlCache | None = None) -> FileType:
+    """Read and validate one file-type YAML file (its parsed YAML from ``cache`` when given).
 
     The file's stem must equal its ``name`` and its DDL file must exist.
 
     :raises ConfigError: the message names ``path`` and each invalid field.
     """
-    data = _read_yaml(path)
+    data = _read_yaml(path, cache)
     try:
         file_type = FileType.model_validate(data)
     except ValidationError as err:
@@ -572,21 +577,23 @@ def check_file_types(directory: Path | None = None, settings: Settings | None = 
     DAG only look there), when it shares a table with another file type and either loads with
     ``load_mode: replace``, or when some S3 key would match both it and another file type (prefix
     and pattern together; both are refused, each message naming the other).
-    Cost: one read per file, then a dict lookup per '/' level of each prefix, so linear in the
-    number of file types (plus the pairs that really share a prefix level).
+    Cost: one read per file (its YAML parsed only when it changed since a parse that wrote the
+    parsed-YAML cache, :mod:`redshift_ingest.yaml_cache`), then a dict lookup per '/' level of each
+    prefix, so linear in the number of file types (plus the pairs that really share a prefix level).
 
     :param directory: default ``include/config/file_types``.
     :param settings: default: ``settings.yaml`` beside ``directory`` (``<directory>/../settings.yaml``).
     :raises ConfigError: ``settings.yaml`` itself is invalid.
     """
     directory = directory or paths.file_types_dir()
+    cache = _yaml_cache()
     if settings is None:
-        settings = load_settings(directory.parent / "settings.yaml")
+        settings = load_settings(directory.parent / "settings.yaml", cache=cache)
     errors: dict[Path, list[str]] = {}
     valid: dict[Path, FileType] = {}
     for path in sorted(directory.glob("*.yaml")):
         try:
-            file_type = load_file_type(path)
+            file_type = load_file_type(path, cache=cache)
         except ConfigError as err:
             errors.setdefault(path, []).append(str(err))
             continue
@@ -597,7 +604,7 @@ def check_file_types(directory: Path | None = None, settings: Settings | None = 
     for path, message in _conflicts(valid):
         errors.setdefault(path, []).append(f"{path}: {message}")
     refused = set(errors)
-    _yaml_cache().save()  # what this parse read, for the next one (a fresh process, to the dag-processor)
+    cache.save()  # what this parse read, for the next one (a fresh process, to the dag-processor)
     return FileTypesReport(
         file_types=tuple(ft for path, ft in valid.items() if path not in refused),
         errors={path: "\n".join(messages) for path, messages in errors.items()},
