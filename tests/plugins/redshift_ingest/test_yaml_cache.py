@@ -160,3 +160,11 @@ def test_a_config_that_is_not_utf8_is_a_config_error(tmp_path):
     path.write_bytes("name: caf\xe9\n".encode("latin-1"))
     with pytest.raises(config.ConfigError, match=r"latin1\.yaml: cannot read YAML"):
         config.load_file_type(path)
+
+
+def test_a_worker_reading_its_one_config_does_not_load_the_cache(monkeypatch):
+    """``deployed_file_type`` (a worker's parse, one YAML file) parses that file: loading the whole
+    cache would cost more than it saves."""
+    monkeypatch.setattr(config, "_yaml_cache", lambda: pytest.fail("the cache was used"))
+    file_type = config.deployed_file_type("ingest_seattle_weather")
+    assert file_type is not None and file_type.name == "seattle_weather"
