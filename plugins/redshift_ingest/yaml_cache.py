@@ -125,7 +125,10 @@ class ParsedYamlCache:
         digest = hashlib.sha256(raw).hexdigest()
         self._used.add(digest)
         if digest in entries:
-            return json.loads(entries[digest])
+            try:
+                return json.loads(entries[digest])
+            except (TypeError, ValueError):  # an entry damaged on disk: parse, and store it again
+                pass
         data = parse(raw)
         if self.directory is not None and _json_exact(data):
             entries[digest] = json.dumps(data, separators=(",", ":"))

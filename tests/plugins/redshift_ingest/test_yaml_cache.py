@@ -3,6 +3,7 @@ when others can write it, and never in the way (a broken cache is ignored)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -168,3 +169,15 @@ def test_a_worker_reading_its_one_config_does_not_load_the_cache(monkeypatch):
     monkeypatch.setattr(config, "_yaml_cache", lambda: pytest.fail("the cache was used"))
     file_type = config.deployed_file_type("ingest_seattle_weather")
     assert file_type is not None and file_type.name == "seattle_weather"
+
+
+@pytest.mark.parametrize("damaged", [5, "{not json", None])
+def test_a_damaged_entry_is_parsed_again(tmp_path, damaged):
+    document = b"a: 1\n"
+    digest = hashlib.sha256(document).hexdigest()
+    stored = {"format": yaml_cache._FORMAT, "entries": {digest: damaged}}
+    (tmp_path / yaml_cache.FILE_NAME).write_text(json.dumps(stored))
+    cache = ParsedYamlCache(tmp_path)
+    assert cache.parse(document, yaml.safe_load) == {"a": 1}
+    cache.save()
+    assert ParsedYamlCache(tmp_path).parse(document, lambda raw: pytest.fail("parsed again")) == {"a": 1}
