@@ -2,7 +2,7 @@
 
 One step, two ways in: ``python -m redshift_ingest.replay <file_id> ...`` (uses the Airflow
 connections of ``settings.yaml``, e.g. ``AIRFLOW_CONN_*`` locally), or triggering the file type's DAG
-with the ``file_id`` param (``claim_file`` replays a FAILED file before claiming it).
+with a ``file_id`` in a run's conf (``claim_file`` replays a FAILED file before claiming it).
 
 The object moves from ``<quarantine_prefix><key>`` back to ``<key>`` first, then the register row goes
 ``FAILED`` -> ``NEW`` keeping the earlier attempt in ``history``. Both steps are safe to repeat, so a

@@ -69,9 +69,9 @@ def run_request(params: Mapping[str, Any]) -> tuple[str | None, bool]:
 
 
 def claim_files(file_type: FileType, settings: Settings, context: dict[str, Any]) -> list[dict[str, Any]]:
-    """Claim what this run loads: a batch, the newest file, or the file the params name.
+    """Claim what this run loads: a batch, the newest file, or the file the run's conf names.
 
-    - ``file_id`` param: that one file (a FAILED one is first replayed, see
+    - ``file_id`` in the run's conf: that one file (a FAILED one is first replayed, see
       :mod:`redshift_ingest.replay`); with ``force`` too, a DONE file is reloaded: its object comes
       back from the archive and the COPY replaces its rows (file-scoped, by
       ``target.file_id_column``; the whole table for ``load_mode: replace``).
@@ -83,8 +83,8 @@ def claim_files(file_type: FileType, settings: Settings, context: dict[str, Any]
 
     :returns: the claimed files as dicts (XCom), in load order.
     :raises AirflowSkipException: nothing to claim (another run took it): the run ends skipped.
-    :raises AirflowFailException: the params are not a valid request (:func:`run_request`), or the
-        ``file_id`` param names a file that cannot be rerun.
+    :raises AirflowFailException: the conf is not a valid request (:func:`run_request`), or its
+        ``file_id`` names a file that cannot be rerun.
     """
     file_id, force = run_request(context["params"])
     run_id = context["run_id"]
@@ -155,7 +155,7 @@ def hold_files(conn, settings: Settings, claims: list[register.ClaimedFile], run
     A file this run failed is taken back (out of quarantine if it went there) when the whole step
     had failed (it is not quarantined), or when the run loads that one file: clearing a failed task
     in the UI resumes the work. A batch's files quarantined for their own data stay FAILED; they
-    come back by replay (``file_id`` param, replay command, register view).
+    come back by replay (``file_id`` in a run's conf, replay command, register view).
 
     :returns: the register rows of the files the run holds (IN_PROGRESS) or finished (DONE...),
         in load order; files another run or the reaper took are left out, with a warning.

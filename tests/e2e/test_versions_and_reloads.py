@@ -127,7 +127,7 @@ def test_force_is_refused_where_it_could_duplicate_rows(landing, warehouse, sett
         tasks.claim_files(untagged, settings, context({"file_id": obj.file_id, "force": True}))
     with pytest.raises(AirflowFailException, match="is DONE: trigger with force=true"):
         tasks.claim_files(untagged, settings, context({"file_id": obj.file_id, "force": False}))
-    # The params declare no JSON Schema type: a conf from the API or the config JSON is checked by the run.
+    # The DAGs declare no params: a conf from the API or the configuration JSON is checked by the run.
     with pytest.raises(AirflowFailException, match="force must be true or false, got a str"):
         tasks.claim_files(untagged, settings, context({"file_id": obj.file_id, "force": "yes"}))
     with pytest.raises(AirflowFailException, match="file_id must be a string"):

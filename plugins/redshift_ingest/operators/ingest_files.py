@@ -37,7 +37,8 @@ class IngestFilesOperator(CopyIntoTargetOperator):
         "filtered_out": n, "copies": n, "transactions": n, "mode": "manifest" | "per_file" | None,
         "rows_loaded": n, "rows_rejected": n}`` (files, COPY statements and rows of this run).
     :raises airflow.sdk.exceptions.AirflowSkipException: nothing to claim (another run took it).
-    :raises airflow.sdk.exceptions.AirflowFailException: the ``file_id`` param names a file that cannot be rerun.
+    :raises airflow.sdk.exceptions.AirflowFailException: the ``file_id`` of the run's conf names a file that
+        cannot be rerun.
     :raises redshift_ingest.errors.RunHadFailures: some or all files of the run failed (each was marked
         FAILED or FILTERED_OUT and kept; one alert).
     :raises redshift_ingest.errors.RetryableLoadError: a passing warehouse problem (retried by Airflow;
